@@ -1,0 +1,22 @@
+// phi-wasm: Phi-1.5 for any JavaScript runtime. This entry imports nothing Node-specific;
+// 'phi-wasm/node' adds loading from a directory.
+export { loadPhiFrom, loadTokenizer, type LoadOptions } from './load.js';
+export {
+  Phi,
+  Generation,
+  type GenerateOptions,
+  type GenerationResult,
+  type TokenPiece,
+  type Prompt,
+  type StopReason,
+} from './phi.js';
+export { PhiForCausalLM, type PhiOptions } from './model/phi.js';
+export { parseConfig, PHI_1_5, type PhiConfig } from './model/config.js';
+export { Sampler, argmax, type SamplingOptions } from './sample.js';
+export { PhiTokenizer } from './tokenizer/tokenizer.js';
+export { TokenStreamDecoder } from './tokenizer/stream.js';
+export { createRefKernels } from './kernels/ref/index.js';
+export type { Kernels, Weight, WeightDType } from './kernels/types.js';
+export { memoryFiles, urlFiles, bufferSource, type ModelFiles, type ByteSource } from './io/source.js';
+export { openSafetensors, writeSafetensors, type TensorInfo, type DType } from './weights/safetensors.js';
+export { Checkpoint, loadWeights } from './weights/load.js';

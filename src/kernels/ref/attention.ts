@@ -1,0 +1,41 @@
+import { softmax } from './softmax.js';
+
+// Causal attention of T queries at positions pos0..pos0+T-1 over the KV cache, per head h:
+//   scores_j = (q_t,h · k_j,h) · scale        for keys j = 0..pos0+t (causal: nothing later)
+//   out_t,h  = Σ_j softmax(scores)_j · v_j,h
+// q, out (T, H*Dh); kCache, vCache (maxPos, H*Dh); scores: scratch, >= pos0+T floats.
+// Everything stays f32 here whatever the weights' dtype (fp16 q·k overflows in Phi-2).
+export function attention(
+  out: Float32Array,
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  T: number,
+  pos0: number,
+  H: number,
+  Dh: number,
+  scale: number,
+  scores: Float32Array,
+): void {
+  const S = H * Dh;
+  for (let t = 0; t < T; t++) {
+    const keys = pos0 + t + 1;
+    for (let h = 0; h < H; h++) {
+      const qOff = t * S + h * Dh;
+      for (let j = 0; j < keys; j++) {
+        const kOff = j * S + h * Dh;
+        let dot = 0;
+        for (let i = 0; i < Dh; i++) dot += q[qOff + i] * kCache[kOff + i];
+        scores[j] = dot * scale;
+      }
+      softmax(scores, keys);
+      const oOff = t * S + h * Dh;
+      for (let i = 0; i < Dh; i++) out[oOff + i] = 0;
+      for (let j = 0; j < keys; j++) {
+        const p = scores[j];
+        const vOff = j * S + h * Dh;
+        for (let i = 0; i < Dh; i++) out[oOff + i] += p * vCache[vOff + i];
+      }
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// The kernel contract: every numeric hot spot of the model goes through this interface,
+// so the readable TypeScript kernels (src/kernels/ref) and the WebAssembly SIMD kernels
+// (src/kernels/wasm) are interchangeable. All arrays are row-major.
+//
+// Shapes use: T = tokens in this step, n = input features, d = output features,
+// H = heads, Dh = head dim, R = rotary dims, S = cache stride (= H*Dh).
+
+/** A weight matrix as stored in memory: f32, or IEEE half floats kept as raw u16 bits. */
+export type Weight =
+  | { readonly dtype: 'f32'; readonly data: Float32Array }
+  | { readonly dtype: 'f16'; readonly data: Uint16Array };
+
+export type WeightDType = Weight['dtype'];
+
+export interface Kernels {
+  readonly name: string;
+
+  /** Buffers the kernels read and write. The wasm backend hands out views of its memory. */
+  allocF32(length: number): Float32Array;
+  allocU16(length: number): Uint16Array;
+
+  /** W (d,n) @ x (T,n) + b (d,) -> out (T,d).  Linear layer y = x Wᵀ + b. */
+  matmul(
+    out: Float32Array,
+    x: Float32Array,
+    w: Weight,
+    bias: Float32Array | null,
+    T: number,
+    n: number,
+    d: number,
+  ): void;
+
+  /** out (T,n) = (x - mean) / sqrt(var + eps) * weight + bias, per row of x (T,n). */
+  layernorm(
+    out: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array,
+    T: number,
+    n: number,
+    eps: number,
+  ): void;
+
+  /** x (len,) <- gelu_new(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), in place. */
+  gelu_new(x: Float32Array, len: number): void;
+
+  /** x (len,) <- softmax(x), in place, max-subtracted. */
+  softmax(x: Float32Array, len: number): void;
+
+  /**
+   * Partial NeoX rotary, in place, on x (T, H*Dh) at positions pos0..pos0+T-1: in each head
+   * the pairs (i, i + R/2) for i < R/2 are rotated by angle pos·θ_i; dims R..Dh-1 pass through.
+   * cos, sin: (maxPos, R/2) tables.
+   */
+  rotary(
+    x: Float32Array,
+    T: number,
+    pos0: number,
+    H: number,
+    Dh: number,
+    R: number,
+    cos: Float32Array,
+    sin: Float32Array,
+  ): void;
+
+  /**
+   * Causal multi-head attention of T queries at positions pos0..pos0+T-1 against the cache:
+   * out (T, H*Dh) = softmax(q kᵀ · scale, keys 0..pos) v, per head.
+   * q (T, H*Dh); kCache, vCache (maxPos, S) holding positions 0..pos0+T-1;
+   * scores: scratch of at least pos0+T floats.
+   */
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    T: number,
+    pos0: number,
+    H: number,
+    Dh: number,
+    scale: number,
+    scores: Float32Array,
+  ): void;
+}

@@ -1,0 +1,284 @@
+// Load a Hugging Face phi checkpoint (model.safetensors, or shards listed in
+// model.safetensors.index.json) into PhiWeights, tensor by tensor, straight into buffers the
+// kernel backend allocated: no second full copy of the file is ever held.
+//
+// Two naming schemes are understood:
+//   transformers ("phi"):  model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, ...
+//   the first phi-1_5 revision (remote code): layers.0.wte.weight, layers.N+1.mixer.Wqkv.weight
+//   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
+//   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
+import { bf16ToF32, f16ToF32, f32ToF16 } from '../kernels/ref/f16.js';
+import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
+import type { ModelFiles } from '../io/source.js';
+import type { PhiConfig } from '../model/config.js';
+import type { LayerNormParams, LayerWeights, Linear, PhiWeights } from '../model/weights.js';
+import { numel, openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
+
+export interface LoadWeightsOptions {
+  /** In-memory dtype of the matrices: the checkpoint's (default; BF16 becomes f32), f32 or f16. */
+  dtype?: WeightDType | 'auto';
+  /** Called as bytes are read. */
+  onProgress?: (loadedBytes: number, totalBytes: number) => void;
+}
+
+interface Entry {
+  file: SafetensorsFile;
+  info: TensorInfo;
+}
+
+/** All tensors of a checkpoint, single file or sharded. */
+export class Checkpoint {
+  private constructor(
+    readonly name: string,
+    readonly entries: Map<string, Entry>,
+    private readonly files: SafetensorsFile[],
+  ) {}
+
+  static async open(files: ModelFiles): Promise<Checkpoint> {
+    const entries = new Map<string, Entry>();
+    const opened: SafetensorsFile[] = [];
+    const add = (f: SafetensorsFile) => {
+      opened.push(f);
+      for (const [name, info] of f.tensors) {
+        const prev = entries.get(name);
+        if (prev) {
+          throw new Error(`tensor "${name}" is in both ${prev.file.source.name} and ${f.source.name}`);
+        }
+        entries.set(name, { file: f, info });
+      }
+    };
+    if (await files.exists('model.safetensors.index.json')) {
+      const where = `${files.name}/model.safetensors.index.json`;
+      let index: { weight_map?: Record<string, string> };
+      try {
+        index = JSON.parse(await files.readText('model.safetensors.index.json'));
+      } catch (e) {
+        throw new Error(`${where}: not valid JSON (${(e as Error).message})`);
+      }
+      const map = index.weight_map;
+      if (typeof map !== 'object' || map === null) throw new Error(`${where}: missing weight_map`);
+      for (const shard of [...new Set(Object.values(map))].sort()) {
+        if (!(await files.exists(shard))) throw new Error(`${where}: shard ${shard} is missing`);
+        add(await openSafetensors(await files.open(shard)));
+      }
+      for (const [name, shard] of Object.entries(map)) {
+        const e = entries.get(name);
+        if (!e) throw new Error(`${where}: lists tensor "${name}" in ${shard}, which does not hold it`);
+      }
+    } else if (await files.exists('model.safetensors')) {
+      add(await openSafetensors(await files.open('model.safetensors')));
+    } else {
+      throw new Error(`${files.name}: no model.safetensors or model.safetensors.index.json`);
+    }
+    return new Checkpoint(files.name, entries, opened);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  get totalBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.info.byteLength;
+    return n;
+  }
+
+  /** The tensor `name`, checked to have `shape`. */
+  entry(name: string, shape: number[]): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new Error(`${this.name}: missing tensor "${name}"`);
+    const found = e.info.shape;
+    if (found.length !== shape.length || found.some((d, i) => d !== shape[i])) {
+      throw new Error(
+        `${e.file.source.name}: tensor "${name}" has shape [${found.join(', ')}], expected [${shape.join(', ')}]`,
+      );
+    }
+    return e;
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.files) await f.source.close?.();
+  }
+}
+
+/** Which naming scheme a checkpoint uses, as functions from logical to stored names. */
+interface Names {
+  embed: string;
+  /** q/k/v stored separately (transformers) or fused (Wqkv). */
+  qkv: (l: number) => { q: string; k: string; v: string } | { fused: string };
+  dense: (l: number) => string;
+  ln: (l: number) => string;
+  fc1: (l: number) => string;
+  fc2: (l: number) => string;
+  finalLn: string;
+  lmHead: string;
+}
+
+function detectNames(ck: Checkpoint, L: number): Names {
+  if (ck.has('model.embed_tokens.weight')) {
+    const p = (l: number) => `model.layers.${l}`;
+    return {
+      embed: 'model.embed_tokens',
+      qkv: (l) => ({
+        q: `${p(l)}.self_attn.q_proj`,
+        k: `${p(l)}.self_attn.k_proj`,
+        v: `${p(l)}.self_attn.v_proj`,
+      }),
+      dense: (l) => `${p(l)}.self_attn.dense`,
+      ln: (l) => `${p(l)}.input_layernorm`,
+      fc1: (l) => `${p(l)}.mlp.fc1`,
+      fc2: (l) => `${p(l)}.mlp.fc2`,
+      finalLn: 'model.final_layernorm',
+      lmHead: 'lm_head',
+    };
+  }
+  if (ck.has('layers.0.wte.weight')) {
+    const p = (l: number) => `layers.${l + 1}`; // layers.0 is the embedding
+    return {
+      embed: 'layers.0.wte',
+      qkv: (l) => ({ fused: `${p(l)}.mixer.Wqkv` }),
+      dense: (l) => `${p(l)}.mixer.out_proj`,
+      ln: (l) => `${p(l)}.ln`,
+      fc1: (l) => `${p(l)}.mlp.fc1`,
+      fc2: (l) => `${p(l)}.mlp.fc2`,
+      finalLn: `layers.${L + 1}.ln`,
+      lmHead: `layers.${L + 1}.linear`,
+    };
+  }
+  if (ck.has('transformer.embd.wte.weight')) {
+    const p = (l: number) => `transformer.h.${l}`;
+    return {
+      embed: 'transformer.embd.wte',
+      qkv: (l) => ({ fused: `${p(l)}.mixer.Wqkv` }),
+      dense: (l) => `${p(l)}.mixer.out_proj`,
+      ln: (l) => `${p(l)}.ln`,
+      fc1: (l) => `${p(l)}.mlp.fc1`,
+      fc2: (l) => `${p(l)}.mlp.fc2`,
+      finalLn: 'lm_head.ln',
+      lmHead: 'lm_head.linear',
+    };
+  }
+  throw new Error(
+    `${ck.name}: missing tensor "model.embed_tokens.weight" (nor the older "layers.0.wte.weight"): not a phi checkpoint`,
+  );
+}
+
+/** Read every parameter of the model described by `config` from `ck`. */
+export async function loadWeights(
+  ck: Checkpoint,
+  cfg: PhiConfig,
+  kernels: Kernels,
+  options: LoadWeightsOptions = {},
+): Promise<PhiWeights> {
+  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
+  const names = detectNames(ck, L);
+  const want = options.dtype ?? 'auto';
+  const total = ck.totalBytes;
+  let loaded = 0;
+  const progress = (bytes: number) => {
+    loaded += bytes;
+    options.onProgress?.(loaded, total);
+  };
+
+  const matrix = async (name: string, rows: number, cols: number): Promise<Weight> => {
+    const e = ck.entry(name, [rows, cols]);
+    const dtype: WeightDType = want !== 'auto' ? want : e.info.dtype === 'F16' ? 'f16' : 'f32';
+    const w: Weight =
+      dtype === 'f16'
+        ? { dtype, data: kernels.allocU16(rows * cols) }
+        : { dtype, data: kernels.allocF32(rows * cols) };
+    await readInto(e, w, progress);
+    return w;
+  };
+  const vector = async (name: string, n: number): Promise<Float32Array> => {
+    const e = ck.entry(name, [n]);
+    const w = { dtype: 'f32' as const, data: kernels.allocF32(n) };
+    await readInto(e, w, progress);
+    return w.data;
+  };
+  const linear = async (name: string, out: number, inp: number): Promise<Linear> => ({
+    weight: await matrix(`${name}.weight`, out, inp),
+    bias: await vector(`${name}.bias`, out),
+    inFeatures: inp,
+    outFeatures: out,
+  });
+  const layerNorm = async (name: string): Promise<LayerNormParams> => ({
+    weight: await vector(`${name}.weight`, D),
+    bias: await vector(`${name}.bias`, D),
+  });
+
+  const embed_tokens = await matrix(`${names.embed}.weight`, V, D);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < L; l++) {
+    const input_layernorm = await layerNorm(names.ln(l));
+    const qkvNames = names.qkv(l);
+    let q_proj: Linear, k_proj: Linear, v_proj: Linear;
+    if ('fused' in qkvNames) {
+      // Wqkv (3D, D): rows [0, D) are q, [D, 2D) k, [2D, 3D) v; views, not copies.
+      const fused = await linear(qkvNames.fused, 3 * D, D);
+      const part = (i: number): Linear => ({
+        weight: sliceRows(fused.weight, i * D, D, D),
+        bias: fused.bias.subarray(i * D, (i + 1) * D),
+        inFeatures: D,
+        outFeatures: D,
+      });
+      [q_proj, k_proj, v_proj] = [part(0), part(1), part(2)];
+    } else {
+      q_proj = await linear(qkvNames.q, D, D);
+      k_proj = await linear(qkvNames.k, D, D);
+      v_proj = await linear(qkvNames.v, D, D);
+    }
+    layers.push({
+      input_layernorm,
+      q_proj,
+      k_proj,
+      v_proj,
+      dense: await linear(names.dense(l), D, D),
+      fc1: await linear(names.fc1(l), F, D),
+      fc2: await linear(names.fc2(l), D, F),
+    });
+  }
+  const final_layernorm = await layerNorm(names.finalLn);
+  const lm_head = await linear(names.lmHead, V, D);
+  return { embed_tokens, layers, final_layernorm, lm_head };
+}
+
+function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight {
+  const a = row0 * cols;
+  const b = a + rows * cols;
+  return w.dtype === 'f16' ? { dtype: 'f16', data: w.data.subarray(a, b) } : { dtype: 'f32', data: w.data.subarray(a, b) };
+}
+
+const CHUNK_ELEMENTS = 1 << 22; // convert through a 4M-element window, never a full copy
+
+/** Read a tensor into `dst`, converting dtype on the way if they differ. */
+async function readInto(e: Entry, dst: Weight, progress: (bytes: number) => void): Promise<void> {
+  const { info, file } = e;
+  const src = file.source;
+  const n = numel(info.shape);
+  const direct =
+    (info.dtype === 'F32' && dst.dtype === 'f32') || (info.dtype === 'F16' && dst.dtype === 'f16');
+  if (direct) {
+    // Same representation: bytes go straight into the destination (little-endian hosts).
+    await src.read(info.offset, new Uint8Array(dst.data.buffer, dst.data.byteOffset, info.byteLength));
+    progress(info.byteLength);
+    return;
+  }
+  const inSize = info.dtype === 'F32' ? 4 : 2;
+  for (let start = 0; start < n; start += CHUNK_ELEMENTS) {
+    const count = Math.min(CHUNK_ELEMENTS, n - start);
+    const raw = new Uint8Array(count * inSize);
+    await src.read(info.offset + start * inSize, raw);
+    const values =
+      info.dtype === 'F32'
+        ? new Float32Array(raw.buffer)
+        : Float32Array.from(new Uint16Array(raw.buffer), info.dtype === 'F16' ? f16ToF32 : bf16ToF32);
+    if (dst.dtype === 'f32') dst.data.set(values, start);
+    else for (let i = 0; i < count; i++) dst.data[start + i] = f32ToF16(values[i]);
+    progress(raw.length);
+  }
+}
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('phi-wasm needs a little-endian host (safetensors data is little-endian)');
+}
