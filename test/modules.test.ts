@@ -1,0 +1,86 @@
+// Each model module against the reference's layer-0 intermediates (tiny-phi-f32, rand_len7):
+// the llm.c check_tensor idea, one concept at a time, so a failure points at the module.
+import { createRefKernels } from '../src/kernels/ref/index.js';
+import { softmax } from '../src/kernels/ref/softmax.js';
+import { attention } from '../src/model/attention.js';
+import { block } from '../src/model/block.js';
+import { embedding } from '../src/model/embedding.js';
+import { layernorm } from '../src/model/layernorm.js';
+import { mlp } from '../src/model/mlp.js';
+import { loadPhi } from '../src/node/index.js';
+import type { Phi } from '../src/phi.js';
+import { fixture, maxAbsDiff, reference } from './helpers.js';
+
+interface Debug {
+  input_ids: number[];
+  tensors: Record<string, { shape: number[]; data: unknown[] }>;
+}
+const debug = reference('tiny-phi-f32').debug_layer0 as unknown as Debug;
+const ref = (name: string) => (debug.tensors[name].data as unknown[]).flat(Infinity) as number[];
+
+describe('layer 0 of tiny-phi-f32 step by step', () => {
+  let phi: Phi;
+  beforeAll(async () => {
+    phi = await loadPhi(fixture('tiny-phi-f32'));
+  });
+
+  test('embedding, layernorm, attention (rotary, probs, heads, dense), mlp, residual', () => {
+    const kernels = createRefKernels();
+    const cfg = phi.config;
+    const { hiddenSize: D, numHeads: H, headDim: Dh, intermediateSize: F } = cfg;
+    const w = phi.model.weights;
+    const s = phi.model.state;
+    const ids = debug.input_ids;
+    const T = ids.length;
+    const check = (name: string, got: ArrayLike<number>, tol = 1e-5) => {
+      const want = ref(name);
+      const err = maxAbsDiff(Array.from(got).slice(0, want.length), want);
+      expect([name, err <= tol]).toEqual([name, true]);
+    };
+
+    embedding(s.x, w.embed_tokens, ids, D);
+    check('embed', s.x.subarray(0, T * D), 1e-9);
+    layernorm(s.xNorm, s.x, w.layers[0].input_layernorm, T, D, cfg.layerNormEps, kernels);
+    check('ln_out', s.xNorm.subarray(0, T * D));
+
+    attention(s, w.layers[0], 0, T, 0, cfg, kernels);
+    check('q_rot', s.q.subarray(0, T * D));
+    check('k_rot', s.k.subarray(0, T * D));
+    check('v', s.v.subarray(0, T * D));
+    check('attn_out_pre_dense', s.attnHeads.subarray(0, T * D));
+    check('attn_out', s.attnOut.subarray(0, T * D));
+
+    // attention probabilities, recomputed from the rotated q and k: (H, T, T), causal
+    const probs: number[] = [];
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) {
+        const row = new Float32Array(T);
+        for (let j = 0; j <= t; j++) {
+          let dot = 0;
+          for (let i = 0; i < Dh; i++) dot += s.q[t * D + h * Dh + i] * s.k[j * D + h * Dh + i];
+          row[j] = dot / Math.sqrt(Dh);
+        }
+        softmax(row, t + 1);
+        probs.push(...row);
+      }
+    }
+    check('attn_probs', probs);
+
+    const fc1 = new Float32Array(T * F);
+    kernels.matmul(fc1, s.xNorm, w.layers[0].fc1.weight, w.layers[0].fc1.bias, T, D, F);
+    check('mlp_fc1_pre_act', fc1);
+    mlp(s, w.layers[0], T, cfg, kernels);
+    check('mlp_out', s.mlpOut.subarray(0, T * D));
+
+    // the whole block from the embedding, then layer 1, against the residual after each layer
+    embedding(s.x, w.embed_tokens, ids, D);
+    const residual: number[] = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      block(s, w.layers[l], l, T, 0, cfg, kernels);
+      residual.push(...s.x.subarray(0, T * D));
+    }
+    check('residual_after_layer', residual);
+    layernorm(s.xNorm, s.x, w.final_layernorm, T, D, cfg.layerNormEps, kernels);
+    check('final_ln_out', s.xNorm.subarray(0, T * D));
+  });
+});
