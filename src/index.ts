@@ -17,6 +17,17 @@ export { PhiTokenizer } from './tokenizer/tokenizer.js';
 export { TokenStreamDecoder } from './tokenizer/stream.js';
 export { createRefKernels } from './kernels/ref/index.js';
 export type { Kernels, Weight, WeightDType } from './kernels/types.js';
-export { memoryFiles, urlFiles, bufferSource, type ModelFiles, type ByteSource } from './io/source.js';
-export { openSafetensors, writeSafetensors, type TensorInfo, type DType } from './weights/safetensors.js';
+export {
+  memoryFiles,
+  urlFiles,
+  bufferSource,
+  type ModelFiles,
+  type ByteSource,
+} from './io/source.js';
+export {
+  openSafetensors,
+  writeSafetensors,
+  type TensorInfo,
+  type DType,
+} from './weights/safetensors.js';
 export { Checkpoint, loadWeights } from './weights/load.js';

@@ -91,7 +91,8 @@ export class Phi {
   }
 
   private needTokenizer(): PhiTokenizer {
-    if (!this.tokenizer) throw new Error('this model was loaded without tokenizer.json: pass token ids');
+    if (!this.tokenizer)
+      throw new Error('this model was loaded without tokenizer.json: pass token ids');
     return this.tokenizer;
   }
 
@@ -114,7 +115,9 @@ export class Phi {
     if (ids.length === 0) throw new Error('the prompt is empty: phi needs at least one token');
     const ctx = this.model.contextLength;
     if (ids.length > ctx) {
-      throw new Error(`the prompt has ${ids.length} tokens, longer than the context of ${ctx} positions`);
+      throw new Error(
+        `the prompt has ${ids.length} tokens, longer than the context of ${ctx} positions`,
+      );
     }
   }
 
@@ -127,7 +130,10 @@ export class Phi {
     return this.generate(prompt, options).result();
   }
 
-  private async *run(prompt: Prompt, o: GenerateOptions): AsyncGenerator<TokenPiece, GenerationResult> {
+  private async *run(
+    prompt: Prompt,
+    o: GenerateOptions,
+  ): AsyncGenerator<TokenPiece, GenerationResult> {
     const promptIds = typeof prompt === 'string' ? this.encode(prompt) : [...prompt.ids];
     this.checkPrompt(promptIds);
     const maxNew = o.maxNewTokens ?? 128;

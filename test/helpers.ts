@@ -70,12 +70,19 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Assert |a - b| <= atol + rtol |b| everywhere; the message shows the first offenders. */
-export function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol = 0, label = ''): void {
+export function expectClose(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  atol: number,
+  rtol = 0,
+  label = '',
+): void {
   if (a.length !== b.length) throw new Error(`${label}: length ${a.length} vs ${b.length}`);
   const bad: string[] = [];
   for (let i = 0; i < a.length && bad.length < 5; i++) {
     const ok = Math.abs(a[i] - b[i]) <= atol + rtol * Math.abs(b[i]);
     if (!ok) bad.push(`[${i}] ${a[i]} vs ${b[i]}`);
   }
-  if (bad.length) throw new Error(`${label}: not close (atol ${atol}, rtol ${rtol}): ${bad.join(', ')}`);
+  if (bad.length)
+    throw new Error(`${label}: not close (atol ${atol}, rtol ${rtol}): ${bad.join(', ')}`);
 }

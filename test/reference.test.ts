@@ -14,27 +14,36 @@ describe.each(CHECKPOINTS)('%s', (name) => {
     phi = await loadPhi(fixture(name));
   });
 
-  test.each(ref.cases.map((c) => [c.name, c] as const))('logits of %s match the reference', (_, c) => {
-    const V = phi.config.vocabSize;
-    const all = phi.logits(c.input_ids, true);
-    expect(all.length).toBe(c.length * V);
-    const scale = c.max_abs_logit_all_positions;
-    const first = maxAbsDiff(all.subarray(0, V), c.logits_first) / scale;
-    const last = maxAbsDiff(all.subarray((c.length - 1) * V), c.logits_last) / scale;
-    expect(first).toBeLessThan(TOL);
-    expect(last).toBeLessThan(TOL);
-    // argmax at every position, where the reference margin is well above our error
-    for (let t = 0; t < c.length; t++) {
-      if (c.argmax_margin[t] > 100 * TOL * scale) {
-        expect([t, argmax(all.subarray(t * V, (t + 1) * V))]).toEqual([t, c.argmax[t]]);
+  test.each(ref.cases.map((c) => [c.name, c] as const))(
+    'logits of %s match the reference',
+    (_, c) => {
+      const V = phi.config.vocabSize;
+      const all = phi.logits(c.input_ids, true);
+      expect(all.length).toBe(c.length * V);
+      const scale = c.max_abs_logit_all_positions;
+      const first = maxAbsDiff(all.subarray(0, V), c.logits_first) / scale;
+      const last = maxAbsDiff(all.subarray((c.length - 1) * V), c.logits_last) / scale;
+      expect(first).toBeLessThan(TOL);
+      expect(last).toBeLessThan(TOL);
+      // argmax at every position, where the reference margin is well above our error
+      for (let t = 0; t < c.length; t++) {
+        if (c.argmax_margin[t] > 100 * TOL * scale) {
+          expect([t, argmax(all.subarray(t * V, (t + 1) * V))]).toEqual([t, c.argmax[t]]);
+        }
       }
-    }
-  });
+    },
+  );
 
-  test.each(ref.cases.map((c) => [c.name, c] as const))('greedy continuation of %s is token for token', async (_, c) => {
-    const r = await phi.complete({ ids: c.input_ids }, { maxNewTokens: 20, stopAtEos: false, temperature: 0 });
-    expect(r.ids).toEqual(c.greedy.new_tokens);
-  });
+  test.each(ref.cases.map((c) => [c.name, c] as const))(
+    'greedy continuation of %s is token for token',
+    async (_, c) => {
+      const r = await phi.complete(
+        { ids: c.input_ids },
+        { maxNewTokens: 20, stopAtEos: false, temperature: 0 },
+      );
+      expect(r.ids).toEqual(c.greedy.new_tokens);
+    },
+  );
 
   test('KV-cached decoding equals recomputing from scratch', () => {
     const c = ref.cases.find((x) => x.name === 'rand_len33')!;

@@ -51,7 +51,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>['values'];
 
 function number(values: Values, name: keyof Values, integer = false): number | undefined {
   const raw = values[name];
@@ -93,14 +95,24 @@ async function readStdin(): Promise<string> {
 }
 
 async function generate(values: Values): Promise<void> {
-  const sources = ['prompt', 'prompt-file', 'ids'].filter((k) => values[k as keyof Values] !== undefined);
-  if (sources.length > 1) throw new UsageError(`give one prompt source, not ${sources.map((s) => '--' + s).join(' and ')}`);
+  const sources = ['prompt', 'prompt-file', 'ids'].filter(
+    (k) => values[k as keyof Values] !== undefined,
+  );
+  if (sources.length > 1)
+    throw new UsageError(
+      `give one prompt source, not ${sources.map((s) => '--' + s).join(' and ')}`,
+    );
   let prompt: string | { ids: number[] };
   if (values.ids !== undefined) prompt = { ids: parseIds(values.ids) };
-  else if (values.prompt !== undefined) prompt = values['raw-prompt'] ? values.prompt : unescape(values.prompt);
-  else if (values['prompt-file'] !== undefined) prompt = readFileSync(values['prompt-file'], 'utf8');
+  else if (values.prompt !== undefined)
+    prompt = values['raw-prompt'] ? values.prompt : unescape(values.prompt);
+  else if (values['prompt-file'] !== undefined)
+    prompt = readFileSync(values['prompt-file'], 'utf8');
   else if (!process.stdin.isTTY) prompt = await readStdin();
-  else throw new UsageError('no prompt: use --prompt TEXT, --prompt-file FILE, --ids 1,2,3 or pipe text to stdin');
+  else
+    throw new UsageError(
+      'no prompt: use --prompt TEXT, --prompt-file FILE, --ids 1,2,3 or pipe text to stdin',
+    );
 
   const options: GenerateOptions = {
     maxNewTokens: number(values, 'max-new-tokens', true),
@@ -116,7 +128,8 @@ async function generate(values: Values): Promise<void> {
   process.once('SIGINT', () => abort.abort());
   const run = phi.generate(prompt, { ...options, signal: abort.signal });
   for await (const piece of run) {
-    if (values.json) process.stdout.write(JSON.stringify({ id: piece.id, text: piece.text }) + '\n');
+    if (values.json)
+      process.stdout.write(JSON.stringify({ id: piece.id, text: piece.text }) + '\n');
     else process.stdout.write(piece.text);
   }
   const r = await run.result();
@@ -202,7 +215,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`phi: ${msg.split('\n')[0]}${e instanceof UsageError ? ' (phi --help)' : ''}\n`);
+    process.stderr.write(
+      `phi: ${msg.split('\n')[0]}${e instanceof UsageError ? ' (phi --help)' : ''}\n`,
+    );
     return 1;
   }
 }

@@ -37,7 +37,18 @@ export function attention(
   valueCache.set(s.v.subarray(0, T * D), pos0 * D);
 
   // every head attends to positions 0..its own (causal), scores scaled by 1/√Dh
-  kernels.attention(s.attnHeads, s.q, keyCache, valueCache, T, pos0, H, Dh, 1 / Math.sqrt(Dh), s.scores);
+  kernels.attention(
+    s.attnHeads,
+    s.q,
+    keyCache,
+    valueCache,
+    T,
+    pos0,
+    H,
+    Dh,
+    1 / Math.sqrt(Dh),
+    s.scores,
+  );
 
   // mix the heads back into the residual width
   kernels.matmul(s.attnOut, s.attnHeads, w.dense.weight, w.dense.bias, T, D, D);

@@ -139,7 +139,10 @@ export function parseConfig(input: string | Json, source = 'config.json'): PhiCo
       maxPositions: int('n_positions'),
     };
   } else {
-    return bad('model_type', `must be "phi" (or the older "phi-msft"), found ${JSON.stringify(modelType)}`);
+    return bad(
+      'model_type',
+      `must be "phi" (or the older "phi-msft"), found ${JSON.stringify(modelType)}`,
+    );
   }
   if (cfg.rotaryDim % 2 !== 0 || cfg.rotaryDim > cfg.headDim) {
     bad(

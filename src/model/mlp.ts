@@ -6,7 +6,13 @@ import type { RunState } from './state.js';
 import type { LayerWeights } from './weights.js';
 
 /** s.mlpOut (T, D) <- mlp(s.xNorm (T, D)). */
-export function mlp(s: RunState, w: LayerWeights, T: number, cfg: PhiConfig, kernels: Kernels): void {
+export function mlp(
+  s: RunState,
+  w: LayerWeights,
+  T: number,
+  cfg: PhiConfig,
+  kernels: Kernels,
+): void {
   const { hiddenSize: D, intermediateSize: F } = cfg;
   kernels.matmul(s.mlpHidden, s.xNorm, w.fc1.weight, w.fc1.bias, T, D, F); // (T, F)
   kernels.gelu_new(s.mlpHidden, T * F);

@@ -30,14 +30,24 @@ export class PhiForCausalLM {
     options: PhiOptions = {},
   ) {
     const maxPositions = options.maxPositions ?? config.maxPositions;
-    if (!Number.isSafeInteger(maxPositions) || maxPositions < 1 || maxPositions > config.maxPositions) {
+    if (
+      !Number.isSafeInteger(maxPositions) ||
+      maxPositions < 1 ||
+      maxPositions > config.maxPositions
+    ) {
       throw new Error(
         `maxPositions must be an integer in 1..${config.maxPositions} (the model's context), got ${maxPositions}`,
       );
     }
     const maxBatch = Math.min(options.maxBatch ?? 64, maxPositions);
     this.state = createRunState(config, kernels, maxPositions, maxBatch);
-    buildRotaryTables(this.state.ropeCos, this.state.ropeSin, maxPositions, config.rotaryDim, config.ropeTheta);
+    buildRotaryTables(
+      this.state.ropeCos,
+      this.state.ropeSin,
+      maxPositions,
+      config.rotaryDim,
+      config.ropeTheta,
+    );
   }
 
   /** Positions the KV cache holds: prompt plus generated tokens must fit. */
@@ -58,7 +68,9 @@ export class PhiForCausalLM {
     for (let i = 0; i < n; i++) {
       const id = tokens[i];
       if (!Number.isInteger(id) || id < 0 || id >= V) {
-        throw new Error(`token id ${id} at index ${i} is out of range: the vocabulary has ids 0..${V - 1}`);
+        throw new Error(
+          `token id ${id} at index ${i} is out of range: the vocabulary has ids 0..${V - 1}`,
+        );
       }
     }
     if (!Number.isSafeInteger(pos0) || pos0 < 0) throw new Error(`forward: bad position ${pos0}`);
@@ -74,7 +86,8 @@ export class PhiForCausalLM {
       const chunk = Array.prototype.slice.call(tokens, start, start + T) as number[];
 
       embedding(s.x, this.weights.embed_tokens, chunk, D);
-      for (let l = 0; l < L; l++) block(s, this.weights.layers[l], l, T, pos, this.config, this.kernels);
+      for (let l = 0; l < L; l++)
+        block(s, this.weights.layers[l], l, T, pos, this.config, this.kernels);
 
       if (out) {
         lmHead(s, this.weights, 0, T, this.config, this.kernels);

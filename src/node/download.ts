@@ -34,13 +34,17 @@ interface HubFile {
   lfs?: { oid: string; size: number };
 }
 
-const defaultFilter = (f: string) => !f.includes('/') && (f.endsWith('.json') || f.endsWith('.safetensors'));
+const defaultFilter = (f: string) =>
+  !f.includes('/') && (f.endsWith('.json') || f.endsWith('.safetensors'));
 
 export async function download(o: DownloadOptions = {}): Promise<string[]> {
   const repo = o.repo ?? 'microsoft/phi-1_5';
   const revision = o.revision ?? 'main';
   const dir = o.dir ?? 'weights/phi-1_5';
-  const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(
+    /\/+$/,
+    '',
+  );
   const token = o.token ?? process.env.HF_TOKEN;
   const log = o.log ?? process.stderr;
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
@@ -75,8 +79,19 @@ function causeOf(e: unknown): string {
 }
 
 /** What the hub says the file hashes to, and how to hash it ourselves. */
-function expectedHash(f: HubFile): { hash: () => Hash; expected: string; kind: string; size: number } {
-  if (f.lfs) return { hash: () => createHash('sha256'), expected: f.lfs.oid, kind: 'sha256', size: f.lfs.size };
+function expectedHash(f: HubFile): {
+  hash: () => Hash;
+  expected: string;
+  kind: string;
+  size: number;
+} {
+  if (f.lfs)
+    return {
+      hash: () => createHash('sha256'),
+      expected: f.lfs.oid,
+      kind: 'sha256',
+      size: f.lfs.size,
+    };
   // A git blob id is sha1("blob <size>\0" + content).
   return {
     hash: () => createHash('sha1').update(`blob ${f.size}\0`),
@@ -126,7 +141,9 @@ async function fetchFile(
         await transfer(url, part, have, size, headers, bar);
       } catch (e) {
         lastError = causeOf(e);
-        log.write(`\n${f.path}: transfer broke off (${lastError}); resuming (attempt ${attempt + 1} of ${retries})\n`);
+        log.write(
+          `\n${f.path}: transfer broke off (${lastError}); resuming (attempt ${attempt + 1} of ${retries})\n`,
+        );
         continue;
       }
     }
@@ -141,7 +158,9 @@ async function fetchFile(
     await fs.rename(part, dest);
     return;
   }
-  throw new Error(`${f.path}: download failed after ${retries} attempts (${lastError}); run phi download again to resume`);
+  throw new Error(
+    `${f.path}: download failed after ${retries} attempts (${lastError}); run phi download again to resume`,
+  );
 }
 
 async function transfer(
@@ -152,9 +171,13 @@ async function transfer(
   headers: Record<string, string>,
   bar: ReturnType<typeof progressBar>,
 ): Promise<void> {
-  const res = await fetch(url, { headers: have > 0 ? { ...headers, Range: `bytes=${have}-` } : headers });
-  if (res.status === 200 && have > 0) have = 0; // server ignored the range: start over
-  else if (res.status !== 200 && res.status !== 206) throw new Error(`HTTP ${res.status} for ${url}`);
+  const res = await fetch(url, {
+    headers: have > 0 ? { ...headers, Range: `bytes=${have}-` } : headers,
+  });
+  if (res.status === 200 && have > 0)
+    have = 0; // server ignored the range: start over
+  else if (res.status !== 200 && res.status !== 206)
+    throw new Error(`HTTP ${res.status} for ${url}`);
   if (!res.body) throw new Error(`empty response for ${url}`);
   const out = await fs.open(part, have > 0 ? 'a' : 'w');
   try {

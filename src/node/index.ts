@@ -16,7 +16,10 @@ export function missingModelMessage(dir: string): string {
   );
 }
 
-export async function loadPhi(dir: string = DEFAULT_MODEL_DIR, options: LoadOptions = {}): Promise<Phi> {
+export async function loadPhi(
+  dir: string = DEFAULT_MODEL_DIR,
+  options: LoadOptions = {},
+): Promise<Phi> {
   if (!existsSync(dir)) throw new Error(missingModelMessage(dir));
   return loadPhiFrom(dirFiles(dir), options);
 }

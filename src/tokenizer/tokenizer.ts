@@ -35,10 +35,16 @@ export class PhiTokenizer {
   private readonly bytes: Uint8Array[];
   private readonly special: Set<number>;
 
-  constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown> = {}) {
-    const model = tokenizerJson.model as { type?: string; vocab?: Record<string, number> } | undefined;
+  constructor(
+    tokenizerJson: Record<string, unknown>,
+    tokenizerConfig: Record<string, unknown> = {},
+  ) {
+    const model = tokenizerJson.model as
+      { type?: string; vocab?: Record<string, number> } | undefined;
     if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object') {
-      throw new Error('tokenizer.json: expected a BPE model with a vocab (GPT-2 / CodeGen tokenizer)');
+      throw new Error(
+        'tokenizer.json: expected a BPE model with a vocab (GPT-2 / CodeGen tokenizer)',
+      );
     }
     this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
     const added = (tokenizerJson.added_tokens ?? []) as AddedTokenJson[];
@@ -49,7 +55,8 @@ export class PhiTokenizer {
       const b = new Uint8Array(token.length);
       for (let i = 0; i < token.length; i++) {
         const v = dec.get(token[i]);
-        if (v === undefined) throw new Error(`tokenizer.json: token ${id} has a non byte-level character`);
+        if (v === undefined)
+          throw new Error(`tokenizer.json: token ${id} has a non byte-level character`);
         b[i] = v;
       }
       this.bytes[id] = b;
@@ -91,7 +98,10 @@ export class PhiTokenizer {
 
   /** Reference decode through @huggingface/tokenizers, for tests. */
   decodeWithLibrary(ids: number[]): string {
-    return this.tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+    return this.tok.decode(ids, {
+      skip_special_tokens: false,
+      clean_up_tokenization_spaces: false,
+    });
   }
 }
 
