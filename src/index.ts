@@ -1,6 +1,6 @@
 // phi-wasm: Phi-1.5 for any JavaScript runtime. This entry imports nothing Node-specific;
 // 'phi-wasm/node' adds loading from a directory.
-export { loadPhiFrom, loadTokenizer, type LoadOptions } from './load.js';
+export { loadPhiFrom, loadTokenizer, modelBytes, type LoadOptions, type Backend } from './load.js';
 export {
   Phi,
   Generation,
@@ -31,3 +31,11 @@ export {
   type DType,
 } from './weights/safetensors.js';
 export { Checkpoint, loadWeights } from './weights/load.js';
+export {
+  createWasmKernels,
+  WasmKernels,
+  F16_X_SCALE,
+  type WasmKernelsOptions,
+  type WasmFlavor,
+  type SpawnWorker,
+} from './kernels/wasm/index.js';

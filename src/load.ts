@@ -1,15 +1,26 @@
 // Loading a Phi from any ModelFiles (a directory in Node, URLs, in-memory buffers).
 import type { ModelFiles } from './io/source.js';
 import { createRefKernels } from './kernels/ref/index.js';
-import type { Kernels } from './kernels/types.js';
-import { parseConfig } from './model/config.js';
-import { PhiForCausalLM } from './model/phi.js';
+import type { Kernels, WeightDType } from './kernels/types.js';
+import { createWasmKernels, formatBytes, type WasmKernelsOptions } from './kernels/wasm/index.js';
+import { parseConfig, type PhiConfig } from './model/config.js';
+import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/phi.js';
+import { runStateBytes } from './model/state.js';
 import { Phi } from './phi.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
 import { Checkpoint, loadWeights, type LoadWeightsOptions } from './weights/load.js';
+import { numel } from './weights/safetensors.js';
+
+export type Backend = 'js' | 'wasm';
 
 export interface LoadOptions extends LoadWeightsOptions {
-  /** Kernel backend (default: the readable TypeScript kernels). */
+  /** 'wasm' (SIMD kernels, default) or 'js' (the readable TypeScript kernels). */
+  backend?: Backend;
+  /** Threads for the wasm backend, the calling one included (default 1 here; the CLI uses all cores). */
+  threads?: number;
+  /** Runtime adapters for the wasm backend (worker start, .wasm reading). */
+  wasm?: Omit<WasmKernelsOptions, 'threads' | 'reserveBytes'>;
+  /** A ready kernel backend (overrides backend/threads). */
   kernels?: Kernels;
   /** Positions of KV cache to allocate (default: the model's full context). */
   maxPositions?: number;
@@ -35,15 +46,66 @@ export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | n
   return new PhiTokenizer(json, config);
 }
 
+/** Bytes the model needs in memory: weights in `dtype` (matrices) and f32 (vectors), plus state. */
+export function modelBytes(
+  ck: Checkpoint,
+  cfg: PhiConfig,
+  dtype: WeightDType | 'auto',
+  maxPositions: number,
+  maxBatch: number,
+): number {
+  let bytes = 0;
+  for (const { info } of ck.entries.values()) {
+    const isMatrix = info.shape.length === 2;
+    const size = !isMatrix
+      ? 4
+      : dtype === 'auto'
+        ? info.dtype === 'F16'
+          ? 2
+          : 4
+        : dtype === 'f16'
+          ? 2
+          : 4;
+    bytes += numel(info.shape) * size + 64;
+  }
+  return bytes + runStateBytes(cfg, maxPositions, maxBatch);
+}
+
 export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}): Promise<Phi> {
   if (!(await files.exists('config.json'))) throw new Error(`${files.name}: no config.json`);
   const config = parseConfig(await files.readText('config.json'), `${files.name}/config.json`);
-  const kernels = options.kernels ?? createRefKernels();
   const checkpoint = await Checkpoint.open(files);
   try {
-    const weights = await loadWeights(checkpoint, config, kernels, options);
-    const model = new PhiForCausalLM(config, weights, kernels, options);
-    return new Phi(model, await loadTokenizer(files));
+    let kernels = options.kernels;
+    if (!kernels && (options.backend ?? 'wasm') === 'wasm') {
+      const maxPositions = options.maxPositions ?? config.maxPositions;
+      const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions);
+      const dtype = options.dtype ?? 'auto';
+      const threads = options.threads ?? 1;
+      // activations scratch: f16 matmul inputs and one attention row per thread
+      const scratch = 4 * (maxBatch * config.intermediateSize + threads * maxPositions) + (1 << 20);
+      const need = modelBytes(checkpoint, config, dtype, maxPositions, maxBatch) + scratch;
+      if (need > 4 * 2 ** 30 - (1 << 20)) {
+        const f16 = modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch) + scratch;
+        throw new Error(
+          `this model needs ${formatBytes(need)} as ${dtype === 'auto' ? 'stored' : dtype}, more than the 4 GiB of wasm32 memory` +
+            (dtype !== 'f16' && f16 < 4 * 2 ** 30
+              ? `; with --dtype f16 it needs ${formatBytes(f16)}`
+              : '') +
+            ' (or use --backend js)',
+        );
+      }
+      kernels = await createWasmKernels({ ...options.wasm, threads, reserveBytes: need });
+    }
+    kernels ??= createRefKernels();
+    try {
+      const weights = await loadWeights(checkpoint, config, kernels, options);
+      const model = new PhiForCausalLM(config, weights, kernels, options);
+      return new Phi(model, await loadTokenizer(files));
+    } catch (e) {
+      kernels.close?.();
+      throw e;
+    }
   } finally {
     await checkpoint.close();
   }

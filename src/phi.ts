@@ -90,6 +90,11 @@ export class Phi {
     return this.model.config;
   }
 
+  /** Stop the kernel backend's worker threads (the process exits without it too). */
+  close(): void {
+    this.model.kernels.close?.();
+  }
+
   private needTokenizer(): PhiTokenizer {
     if (!this.tokenizer)
       throw new Error('this model was loaded without tokenizer.json: pass token ids');

@@ -70,6 +70,30 @@ describe('phi CLI', () => {
     );
   });
 
+  test('the js and wasm backends and 1 or 2 threads give the same greedy ids', () => {
+    const run = (extra: string[]) =>
+      JSON.parse(
+        phi([
+          'generate',
+          '--model',
+          MODEL,
+          '--ids',
+          c.input_ids.join(','),
+          '-n',
+          '8',
+          '--json',
+          ...extra,
+        ])
+          .stdout.trim()
+          .split('\n')
+          .pop()!,
+      ).ids;
+    const js = run(['--backend', 'js']);
+    expect(js).toEqual(c.greedy.new_tokens.slice(0, 8));
+    expect(run(['--backend', 'wasm', '--threads', '1'])).toEqual(js);
+    expect(run(['--backend', 'wasm', '--threads', '2'])).toEqual(js);
+  });
+
   test('tokenize prints a JSON array of ids', () => {
     const r = phi([
       'tokenize',
@@ -102,6 +126,14 @@ describe('phi CLI', () => {
     ],
     [['generate', '--model', MODEL, '--bogus'], /^phi: Unknown option '--bogus'/],
     [['frobnicate'], /^phi: unknown command "frobnicate"/],
+    [
+      ['generate', '--model', MODEL, '--ids', '1', '--backend', 'cuda'],
+      /^phi: --backend must be wasm or js, got "cuda"/,
+    ],
+    [
+      ['generate', '--model', MODEL, '--ids', '1', '--threads', '0'],
+      /^phi: --threads must be >= 1, got 0/,
+    ],
     [['logits', '--model', MODEL], /^phi: logits needs --ids/],
   ])('error: %j', (args, message) => {
     const r = phi(args as string[]);

@@ -11,7 +11,7 @@ describe.each(CHECKPOINTS)('%s', (name) => {
   let phi: Phi;
   const ref = reference(name);
   beforeAll(async () => {
-    phi = await loadPhi(fixture(name));
+    phi = await loadPhi(fixture(name), { backend: 'js' });
   });
 
   test.each(ref.cases.map((c) => [c.name, c] as const))(
@@ -61,7 +61,7 @@ describe.each(CHECKPOINTS)('%s', (name) => {
 
   test('prefill in chunks equals one step', async () => {
     const c = ref.cases.find((x) => x.name === 'rand_len200')!;
-    const chunked = await loadPhi(fixture(name), { maxBatch: 7 });
+    const chunked = await loadPhi(fixture(name), { backend: 'js', maxBatch: 7 });
     const a = chunked.logits(c.input_ids);
     expect(maxAbsDiff(a, c.logits_last) / c.max_abs_logit_all_positions).toBeLessThan(TOL);
   });

@@ -23,6 +23,8 @@ common options:
   --model DIR        model folder (default ${DEFAULT_MODEL_DIR})
   --dtype D          in-memory weight dtype: auto (the checkpoint's), f32, f16
   --context N        positions of KV cache to allocate (default: the model's context)
+  --backend B        wasm (SIMD kernels, default) or js (the readable TypeScript kernels)
+  --threads N        threads for the wasm backend (default: the number of cores)
   --raw-prompt       take --prompt literally (by default \\n, \\t, \\\\ are unescaped)
 `;
 
@@ -45,6 +47,8 @@ const OPTIONS = {
   all: { type: 'boolean' },
   dtype: { type: 'string' },
   context: { type: 'string' },
+  backend: { type: 'string' },
+  threads: { type: 'string' },
   repo: { type: 'string' },
   revision: { type: 'string' },
   dir: { type: 'string' },
@@ -85,7 +89,13 @@ function loadOptions(values: Values): LoadOptions {
   if (dtype !== 'auto' && dtype !== 'f32' && dtype !== 'f16') {
     throw new UsageError(`--dtype must be auto, f32 or f16, got "${dtype}"`);
   }
-  return { dtype, maxPositions: number(values, 'context', true) };
+  const backend = values.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'js')
+    throw new UsageError(`--backend must be wasm or js, got "${backend}"`);
+  const threads = number(values, 'threads', true);
+  if (threads !== undefined && threads < 1)
+    throw new UsageError(`--threads must be >= 1, got ${threads}`);
+  return { dtype, backend, threads, maxPositions: number(values, 'context', true) };
 }
 
 async function readStdin(): Promise<string> {
@@ -144,6 +154,7 @@ async function generate(values: Values): Promise<void> {
       }) + '\n',
     );
   } else process.stdout.write('\n');
+  phi.close();
   if (r.stopReason === 'context') process.stderr.write(`phi: stopped: ${r.stopMessage}\n`);
   process.stderr.write(
     `prompt ${r.promptTokens} tokens, prefill ${r.prefillTokensPerS.toFixed(2)} tokens/s; ` +
@@ -157,6 +168,7 @@ async function logits(values: Values): Promise<void> {
   const phi = await loadPhi(values.model ?? DEFAULT_MODEL_DIR, loadOptions(values));
   const V = phi.config.vocabSize;
   const out = phi.logits(ids, values.all ?? false);
+  phi.close();
   const rows: number[][] = [];
   for (let r = 0; r < out.length / V; r++) rows.push(Array.from(out.subarray(r * V, (r + 1) * V)));
   process.stdout.write(JSON.stringify({ ids, logits: rows }) + '\n');

@@ -15,6 +15,9 @@ export type WeightDType = Weight['dtype'];
 export interface Kernels {
   readonly name: string;
 
+  /** Release threads or other resources (optional). */
+  close?(): void;
+
   /** Buffers the kernels read and write. The wasm backend hands out views of its memory. */
   allocF32(length: number): Float32Array;
   allocU16(length: number): Uint16Array;

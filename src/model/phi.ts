@@ -13,6 +13,8 @@ import { buildRotaryTables } from './rotary.js';
 import { createRunState, type RunState } from './state.js';
 import type { PhiWeights } from './weights.js';
 
+export const DEFAULT_MAX_BATCH = 64;
+
 export interface PhiOptions {
   /** Positions the KV cache holds (default: the config's max_position_embeddings). */
   maxPositions?: number;
@@ -39,7 +41,7 @@ export class PhiForCausalLM {
         `maxPositions must be an integer in 1..${config.maxPositions} (the model's context), got ${maxPositions}`,
       );
     }
-    const maxBatch = Math.min(options.maxBatch ?? 64, maxPositions);
+    const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions);
     this.state = createRunState(config, kernels, maxPositions, maxBatch);
     buildRotaryTables(
       this.state.ropeCos,

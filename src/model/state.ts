@@ -54,3 +54,12 @@ export function createRunState(
     ropeSin: f32(maxPositions * (R / 2)),
   };
 }
+
+/** Bytes createRunState allocates (before alignment), for sizing wasm memory up front. */
+export function runStateBytes(cfg: PhiConfig, maxPositions: number, maxBatch: number): number {
+  const { hiddenSize: D, intermediateSize: F, numLayers: L, vocabSize: V, rotaryDim: R } = cfg;
+  const B = maxBatch;
+  const floats =
+    8 * B * D + B * F + maxPositions + B * V + 2 * L * maxPositions * D + maxPositions * R;
+  return 4 * floats;
+}

@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { loadPhiFrom, type LoadOptions } from '../load.js';
 import type { Phi } from '../phi.js';
 import { dirFiles } from './files.js';
+import { defaultThreads, readWasm, spawnWorker } from './wasm.js';
 
 export * from '../index.js';
 export { dirFiles, openFileSource } from './files.js';
+export { readWasm, spawnWorker, defaultThreads } from './wasm.js';
 
 export const DEFAULT_MODEL_DIR = 'weights/phi-1_5';
 
@@ -21,5 +23,9 @@ export async function loadPhi(
   options: LoadOptions = {},
 ): Promise<Phi> {
   if (!existsSync(dir)) throw new Error(missingModelMessage(dir));
-  return loadPhiFrom(dirFiles(dir), options);
+  return loadPhiFrom(dirFiles(dir), {
+    ...options,
+    threads: options.threads ?? (options.backend === 'js' ? 1 : defaultThreads()),
+    wasm: { readWasm, spawnWorker, ...options.wasm },
+  });
 }

@@ -1,0 +1,11 @@
+// phi-wasm's WebAssembly kernels: raw pointers into the one shared memory, no allocator,
+// no model logic. Each has a readable TypeScript twin in src/kernels/ref/.
+export { matmul_f32, matmul_f16 } from './matmul';
+export { attention } from './attention';
+export { softmax } from './softmax';
+export { gelu_new } from './gelu';
+
+/** First byte after the module's static data: the JS side allocates from here up. */
+export function heap_base(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,113 @@
+// The functions assembly/index.ts exports, with pointers as plain numbers (byte offsets into
+// the shared memory), and how a thread splits each of them.
+
+export interface KernelExports {
+  heap_base(): number;
+  matmul_f32(
+    out: number,
+    x: number,
+    w: number,
+    bias: number,
+    T: number,
+    n: number,
+    d: number,
+    row0: number,
+    row1: number,
+  ): void;
+  matmul_f16(
+    out: number,
+    xs: number,
+    w: number,
+    bias: number,
+    T: number,
+    n: number,
+    d: number,
+    row0: number,
+    row1: number,
+  ): void;
+  attention(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    pos0: number,
+    H: number,
+    Dh: number,
+    scale: number,
+    scores: number,
+    h0: number,
+    h1: number,
+  ): void;
+  softmax(x: number, len: number): void;
+  gelu_new(x: number, from: number, to: number): void;
+}
+
+export const OP = { matmul_f32: 1, matmul_f16: 2, attention: 3, gelu_new: 4, exit: 99 } as const;
+
+/** Split [0, total) into nth parts whose bounds are multiples of `align`; part ith. */
+export function split(total: number, ith: number, nth: number, align = 1): [number, number] {
+  const chunk = Math.ceil(total / nth / align) * align;
+  const a = Math.min(total, ith * chunk);
+  return [a, Math.min(total, a + chunk)];
+}
+
+/**
+ * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
+ *   matmul: out x w bias T n d         attention: out q k v T pos0 H Dh scaleBits scores scoresStride
+ *   gelu:   x len
+ */
+export function runShare(
+  k: KernelExports,
+  op: number,
+  a: Int32Array,
+  ith: number,
+  nth: number,
+): void {
+  switch (op) {
+    case OP.matmul_f32:
+    case OP.matmul_f16: {
+      const [r0, r1] = split(a[6], ith, nth, 2);
+      if (r0 < r1)
+        (op === OP.matmul_f32 ? k.matmul_f32 : k.matmul_f16)(
+          a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          r0,
+          r1,
+        );
+      return;
+    }
+    case OP.attention: {
+      const [h0, h1] = split(a[6], ith, nth);
+      const scale = new Float32Array(new Int32Array([a[8]]).buffer)[0];
+      if (h0 < h1)
+        k.attention(
+          a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          a[7],
+          scale,
+          a[9] + ith * a[10],
+          h0,
+          h1,
+        );
+      return;
+    }
+    case OP.gelu_new: {
+      const [i0, i1] = split(a[1], ith, nth, 4);
+      if (i0 < i1) k.gelu_new(a[0], i0, i1);
+      return;
+    }
+    default:
+      throw new Error(`unknown kernel op ${op}`);
+  }
+}

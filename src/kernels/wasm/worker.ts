@@ -1,0 +1,49 @@
+// A kernel worker: instantiates the kernels on the shared memory, then loops: wait for the
+// next op, run its share, count itself done. Errors are reported through the control block
+// (the caller is blocked in Atomics.wait and cannot receive messages).
+import { OP, runShare, type KernelExports } from './exports.js';
+import { ARGS, DONE, ERR, MSG, MSG_BYTES, NARGS, OPC, SEQ, type WorkerData } from './pool.js';
+
+async function start(data: WorkerData): Promise<void> {
+  const { module, memory, control, ith, nth } = data;
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const k = instance.exports as unknown as KernelExports;
+  const c = new Int32Array(control);
+  let seen = Atomics.load(c, SEQ);
+  for (;;) {
+    // spin a little (the next op usually follows within microseconds), then sleep
+    let spins = 0;
+    while (Atomics.load(c, SEQ) === seen) {
+      if (++spins > 20000) Atomics.wait(c, SEQ, seen);
+    }
+    seen = Atomics.load(c, SEQ);
+    const op = c[OPC];
+    if (op === OP.exit) return;
+    try {
+      runShare(k, op, c.subarray(ARGS, ARGS + NARGS), ith, nth);
+    } catch (e) {
+      const bytes = new TextEncoder()
+        .encode(String((e as Error)?.stack ?? e))
+        .subarray(0, MSG_BYTES - 1);
+      new Uint8Array(control, MSG * 4, MSG_BYTES).set(bytes);
+      Atomics.store(c, ERR, ith + 1);
+    }
+    Atomics.add(c, DONE, 1);
+    Atomics.notify(c, DONE);
+  }
+}
+
+// Node's worker_threads passes workerData; Web Workers (browsers, Deno, Bun) get a message.
+const g = globalThis as unknown as {
+  process?: { versions?: { node?: string } };
+  onmessage?: unknown;
+  close?: () => void;
+};
+if (g.process?.versions?.node && !('WorkerGlobalScope' in globalThis)) {
+  const { workerData } = await import('node:worker_threads');
+  await start(workerData as WorkerData);
+} else {
+  g.onmessage = (e: MessageEvent<WorkerData>) => {
+    start(e.data).then(() => g.close?.());
+  };
+}

@@ -1,0 +1,175 @@
+// Every WebAssembly kernel against its readable TypeScript twin, on fresh random inputs of
+// awkward sizes each run (the seed is in the test name to replay a failure), and threaded
+// runs against single-threaded ones, bit for bit.
+import { f32ToF16 } from '../../src/kernels/ref/f16.js';
+import * as ref from '../../src/kernels/ref/index.js';
+import type { Weight } from '../../src/kernels/types.js';
+import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
+import { readWasm, spawnWorker } from '../../src/node/wasm.js';
+import { expectClose, xorshift } from '../helpers.js';
+
+const SEED = (Date.now() % 1_000_000) + 1;
+const SIZES = [1, 3, 17, 63, 2049];
+let one: WasmKernels, two: WasmKernels, three: WasmKernels;
+
+beforeAll(async () => {
+  const o = { readWasm, spawnWorker, reserveBytes: 64 << 20 };
+  [one, two, three] = await Promise.all(
+    [1, 2, 3].map((threads) => createWasmKernels({ ...o, threads })),
+  );
+});
+afterAll(() => [one, two, three].forEach((k) => k.close()));
+
+function fill(a: Float32Array, rand: () => number, scale = 1): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * scale;
+  return a;
+}
+
+function weights(
+  k: WasmKernels,
+  dtype: 'f32' | 'f16',
+  d: number,
+  n: number,
+  rand: () => number,
+): Weight {
+  if (dtype === 'f32') return { dtype, data: fill(k.allocF32(d * n), rand, 0.5) };
+  const data = k.allocU16(d * n);
+  for (let i = 0; i < data.length; i++) {
+    // mostly normal values, some subnormals and zeros, both signs
+    const r = rand();
+    const v = r < 0.05 ? (rand() - 0.5) * 1e-6 : r < 0.07 ? 0 : (rand() * 2 - 1) * 0.5;
+    data[i] = f32ToF16(v);
+  }
+  return { dtype, data };
+}
+
+describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
+  test('the backend reports what it is', () => {
+    expect(one.name).toMatch(/^wasm-(simd|relaxed)$/);
+    expect(two.threads).toBe(2);
+  });
+
+  for (const dtype of ['f32', 'f16'] as const) {
+    test(`matmul ${dtype}: T x n x d over awkward sizes, with and without bias`, () => {
+      const rand = xorshift(SEED);
+      for (const T of [1, 3, 4, 5]) {
+        for (const n of SIZES) {
+          for (const d of [1, 3, 17, 63]) {
+            const w = weights(one, dtype, d, n, rand);
+            const x = fill(one.allocF32(T * n), rand);
+            const bias = rand() < 0.5 ? fill(one.allocF32(d), rand) : null;
+            const want = new Float32Array(T * d);
+            ref.matmul(want, x, w, bias, T, n, d);
+            const got = one.allocF32(T * d);
+            one.matmul(got, x, w, bias, T, n, d);
+            expectClose(
+              got,
+              want,
+              1e-5 * Math.sqrt(n),
+              1e-5,
+              `matmul ${dtype} T=${T} n=${n} d=${d}`,
+            );
+          }
+        }
+      }
+    });
+  }
+
+  test('matmul with d = 0 or T = 0 writes nothing', () => {
+    const out = one.allocF32(4).fill(7);
+    one.matmul(out, one.allocF32(4), { dtype: 'f32', data: one.allocF32(0) }, null, 1, 4, 0);
+    one.matmul(out, one.allocF32(4), { dtype: 'f16', data: one.allocU16(4) }, null, 0, 4, 1);
+    expect(Array.from(out)).toEqual([7, 7, 7, 7]);
+  });
+
+  test('attention over awkward head sizes and positions', () => {
+    const rand = xorshift(SEED + 1);
+    for (const [H, Dh] of [
+      [1, 1],
+      [3, 5],
+      [4, 16],
+      [2, 63],
+    ]) {
+      for (const [T, pos0] of [
+        [1, 0],
+        [1, 40],
+        [7, 0],
+        [3, 17],
+      ]) {
+        const S = H * Dh;
+        const maxPos = pos0 + T + 2;
+        const q = fill(one.allocF32(T * S), rand);
+        const k = fill(one.allocF32(maxPos * S), rand);
+        const v = fill(one.allocF32(maxPos * S), rand);
+        const want = new Float32Array(T * S);
+        ref.attention(want, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), new Float32Array(maxPos));
+        const got = one.allocF32(T * S);
+        one.attention(got, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), one.allocF32(maxPos));
+        expectClose(got, want, 1e-5, 1e-5, `attention H=${H} Dh=${Dh} T=${T} pos0=${pos0}`);
+      }
+    }
+  });
+
+  test('softmax and gelu_new over awkward lengths', () => {
+    const rand = xorshift(SEED + 2);
+    for (const len of [1, 3, 17, 63, 2049]) {
+      const x = fill(one.allocF32(len), rand, 20);
+      const want = Float32Array.from(x);
+      ref.softmax(want, len);
+      one.softmax(x, len);
+      expectClose(x, want, 1e-6, 1e-5, `softmax ${len}`);
+      const g = fill(one.allocF32(len), rand, 6);
+      const gw = Float32Array.from(g);
+      ref.gelu_new(gw, len);
+      one.gelu_new(g, len);
+      expectClose(g, gw, 1e-6, 1e-5, `gelu_new ${len}`);
+    }
+  });
+
+  test('a softmax of huge logits stays finite (max-subtracted)', () => {
+    const x = one.allocF32(3);
+    x.set([1000, 1001, -1000]);
+    one.softmax(x, 3);
+    expectClose(x, [0.2689414, 0.7310586, 0], 1e-6, 0, 'softmax');
+  });
+
+  test('2 and 3 threads give bit-identical results to 1', () => {
+    const rand = xorshift(SEED + 3);
+    for (const k of [two, three]) {
+      for (const dtype of ['f32', 'f16'] as const) {
+        const [T, n, d] = [3, 67, 103];
+        const w1 = weights(one, dtype, d, n, rand);
+        const wk =
+          dtype === 'f32' ? { dtype, data: k.allocF32(d * n) } : { dtype, data: k.allocU16(d * n) };
+        (wk.data as Float32Array).set(w1.data as Float32Array);
+        const x1 = fill(one.allocF32(T * n), rand);
+        const xk = k.allocF32(T * n);
+        xk.set(x1);
+        const [o1, ok] = [one.allocF32(T * d), k.allocF32(T * d)];
+        one.matmul(o1, x1, w1, null, T, n, d);
+        k.matmul(ok, xk, wk as Weight, null, T, n, d);
+        expect(Array.from(ok)).toEqual(Array.from(o1));
+      }
+      const [H, Dh, T, pos0] = [5, 16, 2, 9];
+      const S = H * Dh;
+      const arrs = [T * S, (pos0 + T) * S, (pos0 + T) * S].map((len) =>
+        fill(new Float32Array(len), rand),
+      );
+      const run = (kk: WasmKernels) => {
+        const [q, kc, vc] = arrs.map((a) => {
+          const b = kk.allocF32(a.length);
+          b.set(a);
+          return b;
+        });
+        const out = kk.allocF32(T * S);
+        kk.attention(out, q, kc, vc, T, pos0, H, Dh, 0.25, kk.allocF32(pos0 + T));
+        return Array.from(out);
+      };
+      expect(run(k)).toEqual(run(one));
+    }
+  });
+
+  test('arrays from outside the wasm memory are refused', () => {
+    expect(() => one.gelu_new(new Float32Array(4), 4)).toThrow(/allocated by the wasm backend/);
+  });
+});
