@@ -48,8 +48,10 @@ export function syntheticWeights(
       : { dtype, data: fill(kernels.allocF32(rows * cols)) as Float32Array };
   const vector = (n: number) => fill(kernels.allocF32(n)) as Float32Array;
   const ones = (n: number) => kernels.allocF32(n).fill(1);
+  // as the loader does: the backend may re-encode linear weights once (Kernels.prepare)
+  const prepare = (w: Weight) => (kernels.prepare ? kernels.prepare(w) : w);
   const linear = (out: number, inp: number): Linear => ({
-    weight: matrix(out, inp),
+    weight: prepare(matrix(out, inp)),
     bias: vector(out),
     inFeatures: inp,
     outFeatures: out,

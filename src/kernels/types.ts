@@ -5,10 +5,14 @@
 // Shapes use: T = tokens in this step, n = input features, d = output features,
 // H = heads, Dh = head dim, R = rotary dims, S = cache stride (= H*Dh).
 
-/** A weight matrix as stored in memory: f32, or IEEE half floats kept as raw u16 bits. */
+/**
+ * A weight matrix as stored in memory: f32, or IEEE half floats kept as raw u16 bits.
+ * f16 weights may carry a power-of-two scale: value = f16(bits) · 2^log2Scale (see
+ * Kernels.prepare; a checkpoint's weights have none).
+ */
 export type Weight =
   | { readonly dtype: 'f32'; readonly data: Float32Array }
-  | { readonly dtype: 'f16'; readonly data: Uint16Array };
+  | { readonly dtype: 'f16'; readonly data: Uint16Array; readonly log2Scale?: number };
 
 export type WeightDType = Weight['dtype'];
 
@@ -21,6 +25,12 @@ export interface Kernels {
   /** Buffers the kernels read and write. The wasm backend hands out views of its memory. */
   allocF32(length: number): Float32Array;
   allocU16(length: number): Uint16Array;
+
+  /**
+   * Optionally re-encode a linear layer's weight once after loading, exactly (the same
+   * values), in a form this backend computes with faster. Absent: weights are used as loaded.
+   */
+  prepare?(w: Weight): Weight;
 
   /** W (d,n) @ x (T,n) + b (d,) -> out (T,d).  Linear layer y = x Wᵀ + b. */
   matmul(

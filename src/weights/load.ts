@@ -196,8 +196,9 @@ export async function loadWeights(
     await readInto(e, w, progress);
     return w.data;
   };
+  const prepare = (w: Weight) => (kernels.prepare ? kernels.prepare(w) : w);
   const linear = async (name: string, out: number, inp: number): Promise<Linear> => ({
-    weight: await matrix(`${name}.weight`, out, inp),
+    weight: prepare(await matrix(`${name}.weight`, out, inp)),
     bias: await vector(`${name}.bias`, out),
     inFeatures: inp,
     outFeatures: out,
@@ -246,7 +247,9 @@ export async function loadWeights(
 function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight {
   const a = row0 * cols;
   const b = a + rows * cols;
-  return w.dtype === 'f16' ? { dtype: 'f16', data: w.data.subarray(a, b) } : { dtype: 'f32', data: w.data.subarray(a, b) };
+  return w.dtype === 'f16'
+    ? { dtype: 'f16', data: w.data.subarray(a, b), log2Scale: w.log2Scale }
+    : { dtype: 'f32', data: w.data.subarray(a, b) };
 }
 
 const CHUNK_ELEMENTS = 1 << 22; // convert through a 4M-element window, never a full copy

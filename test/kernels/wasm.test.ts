@@ -173,3 +173,36 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     expect(() => one.gelu_new(new Float32Array(4), 4)).toThrow(/allocated by the wasm backend/);
   });
 });
+
+describe('f16 weights re-encoded without subnormals (WasmKernels.prepare)', () => {
+  test('exact: same products as the original weights, and no subnormal left', async () => {
+    const k = await createWasmKernels({ readWasm, reserveBytes: 16 << 20 });
+    const rand = xorshift(SEED + 4);
+    const [n, d] = [67, 9];
+    const w = weights(k, 'f16', d, n, rand);
+    const original: Weight = { dtype: 'f16', data: Uint16Array.from(w.data as Uint16Array) };
+    const x = fill(k.allocF32(n), rand);
+    const want = new Float32Array(d);
+    ref.matmul(want, x, original, null, 1, n, d);
+    const p = k.prepare(w);
+    expect(p.dtype === 'f16' && p.log2Scale).toBe(-10);
+    const bits = p.data as Uint16Array;
+    expect(bits.some((h) => (h & 0x7c00) === 0 && (h & 0x3ff) !== 0)).toBe(false);
+    // every value is the original times 2^10, exactly
+    const refPrepared = new Float32Array(d);
+    ref.matmul(refPrepared, x, p, null, 1, n, d);
+    expect(Array.from(refPrepared)).toEqual(Array.from(want));
+    const got = k.allocF32(d);
+    k.matmul(got, x, p, null, 1, n, d);
+    expectClose(got, want, 1e-5 * Math.sqrt(n), 1e-5, 'prepared f16 matmul');
+    k.close();
+  });
+  test('a matrix with large values is scaled less, so nothing overflows', async () => {
+    const k = await createWasmKernels({ readWasm, reserveBytes: 1 << 20 });
+    const data = k.allocU16(4);
+    data.set([f32ToF16(30000), f32ToF16(1e-7), f32ToF16(-2), 0]);
+    const p = k.prepare({ dtype: 'f16', data });
+    expect(p.dtype === 'f16' && p.log2Scale).toBe(-1); // 30000 · 2 < 65504
+    k.close();
+  });
+});

@@ -61,3 +61,31 @@ export function bf16ToF32(h: number): number {
   u32[0] = h << 16;
   return f32[0];
 }
+
+/**
+ * Scale f16 bits in place by 2^k (k >= 0), exactly: normal values get k added to their
+ * exponent, subnormals are re-encoded (as normals once k is large enough). The caller
+ * guarantees that the largest value does not overflow.
+ */
+export function scaleF16InPlace(data: Uint16Array, k: number): void {
+  const factor = 2 ** k;
+  const add = k << 10;
+  for (let i = 0; i < data.length; i++) {
+    const h = data[i];
+    if ((h & 0x7fff) === 0) continue; // ±0
+    data[i] = h & 0x7c00 ? h + add : f32ToF16(F16_TABLE[h] * factor);
+  }
+}
+
+/** Largest biased exponent among finite values, and whether any value is subnormal. */
+export function f16Stats(data: Uint16Array): { maxExponent: number; subnormals: boolean } {
+  let maxExponent = 0;
+  let subnormals = false;
+  for (let i = 0; i < data.length; i++) {
+    const e = (data[i] >> 10) & 0x1f;
+    if (e === 0x1f) continue;
+    if (e > maxExponent) maxExponent = e;
+    else if (e === 0 && data[i] & 0x3ff) subnormals = true;
+  }
+  return { maxExponent, subnormals };
+}

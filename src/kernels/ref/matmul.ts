@@ -3,7 +3,8 @@ import { F16_TABLE } from './f16.js';
 
 // W (d,n) @ x (T,n) + b (d,) -> out (T,d)
 // The simplest correct loop: for every token t and output row i, out[t,i] = b[i] + Σ_j W[i,j] x[t,j].
-// Accumulates in f64 (plain JS numbers); f16 weights are widened through a lookup table.
+// Accumulates in f64 (plain JS numbers); f16 weights are widened through a lookup table
+// (and scaled by 2^log2Scale when a backend re-encoded them, see Kernels.prepare).
 export function matmul(
   out: Float32Array,
   x: Float32Array,
@@ -15,6 +16,7 @@ export function matmul(
 ): void {
   const W = w.data;
   const widen = w.dtype === 'f16';
+  const scale = w.dtype === 'f16' ? 2 ** (w.log2Scale ?? 0) : 1;
   for (let t = 0; t < T; t++) {
     const xOff = t * n;
     for (let i = 0; i < d; i++) {
@@ -25,7 +27,7 @@ export function matmul(
       } else {
         for (let j = 0; j < n; j++) sum += W[wOff + j] * x[xOff + j];
       }
-      out[t * d + i] = sum + (bias ? bias[i] : 0);
+      out[t * d + i] = sum * scale + (bias ? bias[i] : 0);
     }
   }
 }

@@ -6,10 +6,23 @@ import { ARGS, DONE, ERR, MSG, MSG_BYTES, NARGS, OPC, SEQ, type WorkerData } fro
 
 async function start(data: WorkerData): Promise<void> {
   const { module, memory, control, ith, nth } = data;
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const k = instance.exports as unknown as KernelExports;
   const c = new Int32Array(control);
-  let seen = Atomics.load(c, SEQ);
+  const fail = (e: unknown) => {
+    const bytes = new TextEncoder()
+      .encode(String((e as Error)?.stack ?? e))
+      .subarray(0, MSG_BYTES - 1);
+    new Uint8Array(control, MSG * 4, MSG_BYTES).set(bytes);
+    Atomics.store(c, ERR, ith + 1);
+  };
+  let k: KernelExports | null = null;
+  try {
+    k = (await WebAssembly.instantiate(module, { env: { memory } }))
+      .exports as unknown as KernelExports;
+  } catch (e) {
+    fail(e); // reported with the first op, which then fails instead of hanging
+  }
+  // SEQ starts at 0 and the pool may have posted op 1 while we were instantiating
+  let seen = 0;
   for (;;) {
     // spin a little (the next op usually follows within microseconds), then sleep
     let spins = 0;
@@ -20,13 +33,9 @@ async function start(data: WorkerData): Promise<void> {
     const op = c[OPC];
     if (op === OP.exit) return;
     try {
-      runShare(k, op, c.subarray(ARGS, ARGS + NARGS), ith, nth);
+      if (k) runShare(k, op, c.subarray(ARGS, ARGS + NARGS), ith, nth);
     } catch (e) {
-      const bytes = new TextEncoder()
-        .encode(String((e as Error)?.stack ?? e))
-        .subarray(0, MSG_BYTES - 1);
-      new Uint8Array(control, MSG * 4, MSG_BYTES).set(bytes);
-      Atomics.store(c, ERR, ith + 1);
+      fail(e);
     }
     Atomics.add(c, DONE, 1);
     Atomics.notify(c, DONE);
