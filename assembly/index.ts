@@ -4,6 +4,7 @@ export { matmul_f32, matmul_f16 } from './matmul';
 export { attention } from './attention';
 export { softmax } from './softmax';
 export { gelu_new } from './gelu';
+export { stream_sum } from './stream';
 
 /** First byte after the module's static data: the JS side allocates from here up. */
 export function heap_base(): usize {

@@ -41,9 +41,17 @@ export interface KernelExports {
   ): void;
   softmax(x: number, len: number): void;
   gelu_new(x: number, from: number, to: number): void;
+  stream_sum(ptr: number, bytes: number): number;
 }
 
-export const OP = { matmul_f32: 1, matmul_f16: 2, attention: 3, gelu_new: 4, exit: 99 } as const;
+export const OP = {
+  matmul_f32: 1,
+  matmul_f16: 2,
+  attention: 3,
+  gelu_new: 4,
+  stream_sum: 5,
+  exit: 99,
+} as const;
 
 /** Split [0, total) into nth parts whose bounds are multiples of `align`; part ith. */
 export function split(total: number, ith: number, nth: number, align = 1): [number, number] {
@@ -55,7 +63,7 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
  *   matmul: out x w bias T n d         attention: out q k v T pos0 H Dh scaleBits scores scoresStride
- *   gelu:   x len
+ *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  */
 export function runShare(
   k: KernelExports,
@@ -105,6 +113,12 @@ export function runShare(
     case OP.gelu_new: {
       const [i0, i1] = split(a[1], ith, nth, 4);
       if (i0 < i1) k.gelu_new(a[0], i0, i1);
+      return;
+    }
+    case OP.stream_sum: {
+      const [b0, b1] = split(a[1], ith, nth, 64);
+      const sum = b0 < b1 ? k.stream_sum(a[0] + b0, b1 - b0) : 0;
+      new Float32Array(new Int32Array([0]).buffer)[0] = sum; // keep the read alive
       return;
     }
     default:

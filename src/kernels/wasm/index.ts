@@ -214,6 +214,22 @@ export class WasmKernels implements Kernels {
   layernorm = layernorm;
   rotary = rotary;
 
+  /**
+   * Memory-read bandwidth from WebAssembly, all threads streaming one buffer of `bytes`:
+   * best of `reps` passes, in bytes per second. For the bench's roofline.
+   */
+  readBandwidth(buffer: Float32Array, reps = 5): number {
+    const bytes = buffer.byteLength;
+    this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]); // touch every page first
+    let best = Infinity;
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]);
+      best = Math.min(best, performance.now() - t);
+    }
+    return bytes / (best / 1000);
+  }
+
   close(): void {
     this.pool.close();
   }

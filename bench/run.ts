@@ -1,0 +1,229 @@
+// `npm run bench`: how fast phi-1.5 runs here, how close that is to this machine's memory
+// bandwidth, and how it compares with the recorded CUDA baseline.
+//
+//   npm run bench                  default matrix (f16; 1 and all threads), under 10 minutes
+//   npm run bench -- --full        every thread count, prompts of 128 and 512, more runs
+//   npm run bench -- --json        one JSON object on stdout (the table goes to stderr)
+//   npm run bench -- --threads 2   only these thread counts
+//
+// Weights: weights/phi-1_5 when present, else synthetic weights of the exact phi-1.5 shapes
+// (speed does not depend on values); every output says which. Each (dtype, threads)
+// configuration runs in a child process, so its peak resident memory is its own.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createWasmKernels } from '../src/kernels/wasm/index.js';
+import { PHI_1_5 } from '../src/model/config.js';
+import { readWasm, spawnWorker } from '../src/node/wasm.js';
+import { chart } from './chart.js';
+import type { ConfigResult } from './measure.js';
+import { weightBytesPerToken } from './synthetic.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = path.resolve(HERE, '..', '..');
+const MODEL = path.join(ROOT, 'weights', 'phi-1_5');
+const BASELINE = path.join(ROOT, 'bench', 'fixtures', 'cuda-baseline.json');
+const RESULTS = path.join(ROOT, 'bench', 'results');
+const WASM32_BYTES = 4 * 2 ** 30;
+
+export interface BenchRow {
+  dtype: string;
+  threads: number;
+  prefill_tokens: number;
+  prefill_tokens_per_s: number;
+  decode_tokens: number;
+  decode_tokens_per_s: number;
+  roofline_fraction: number;
+  peak_rss_bytes: number;
+  // extensions
+  backend: string;
+  decode_context_tokens: number;
+  decode_gb_per_s: number;
+  prefill_runs: number;
+  decode_runs: number;
+}
+
+interface CudaBaseline {
+  gpu: string;
+  dtype: string;
+  prefill_tokens: number;
+  prefill_tokens_per_s: number;
+  decode_tokens: number;
+  decode_tokens_per_s: number;
+  [k: string]: unknown;
+}
+
+function log(s: string) {
+  process.stderr.write(s + '\n');
+}
+
+/** Memory-read bandwidth from WebAssembly with t threads, GB/s (best of 5 over 1 GiB). */
+async function bandwidth(threads: number): Promise<number> {
+  const k = await createWasmKernels({
+    threads,
+    readWasm,
+    spawnWorker,
+    reserveBytes: 2 ** 30 + (8 << 20),
+  });
+  const buf = k.allocF32(2 ** 28).fill(1);
+  const bw = k.readBandwidth(buf) / 1e9;
+  k.close();
+  return bw;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean' },
+      full: { type: 'boolean' },
+      threads: { type: 'string' },
+    },
+  });
+  const cores = availableParallelism();
+  const threadList = values.threads
+    ? values.threads.split(',').map(Number)
+    : values.full
+      ? Array.from({ length: cores }, (_, i) => i + 1)
+      : [...new Set([1, cores])];
+  const real = existsSync(path.join(MODEL, 'config.json'));
+  const weights = real ? MODEL : 'synthetic';
+  log(
+    `phi-wasm bench: phi-1.5 (${real ? `weights from ${MODEL}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
+  );
+
+  // dtypes that fit in wasm32 memory (f32 phi-1.5 is 5.7 GB: it does not)
+  const dtypes = (['f16', 'f32'] as const).filter((d) => {
+    const fits =
+      weightBytesPerToken(PHI_1_5, d) +
+        PHI_1_5.vocabSize * PHI_1_5.hiddenSize * (d === 'f16' ? 2 : 4) <
+      WASM32_BYTES;
+    if (!fits)
+      log(
+        `${d}: skipped, ${(weightBytesPerToken(PHI_1_5, d) / 1e9).toFixed(2)} GB of weights do not fit in 4 GiB of wasm32 memory`,
+      );
+    return fits;
+  });
+
+  const bw: Record<number, number> = {};
+  for (const t of threadList) {
+    bw[t] = await bandwidth(t);
+    log(
+      `memory-read bandwidth from wasm, ${t} thread${t > 1 ? 's' : ''}: ${bw[t].toFixed(1)} GB/s`,
+    );
+  }
+  const roof = Math.max(...Object.values(bw));
+
+  const rows: BenchRow[] = [];
+  for (const dtype of dtypes) {
+    for (const threads of threadList) {
+      const top = threads === Math.max(...threadList);
+      // default: 128-token prompt + 128 decoded everywhere, the 512 prompt at the top thread count
+      const prefill = values.full || top ? [128, 512] : [128];
+      const decode = values.full ? [128, 128] : [128, 32];
+      const runs = values.full ? [5, 3] : top ? [3, 1] : [1, 1];
+      const args = [
+        path.join(HERE, 'measure.js'),
+        '--dtype',
+        dtype,
+        '--threads',
+        String(threads),
+        '--prefill',
+        prefill.join(','),
+        '--decode',
+        decode.slice(0, prefill.length).join(','),
+        '--runs',
+        runs.slice(0, prefill.length).join(','),
+        ...(real ? ['--model', MODEL] : []),
+      ];
+      log(`running ${dtype}, ${threads} thread${threads > 1 ? 's' : ''} ...`);
+      const out = execFileSync(process.execPath, args, {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const r = JSON.parse(out.trim().split('\n').pop()!) as ConfigResult;
+      for (const m of r.measurements) {
+        const gbs = (r.weight_bytes_per_token * m.decode_tokens_per_s) / 1e9;
+        rows.push({
+          dtype,
+          threads,
+          prefill_tokens: m.prefill_tokens,
+          prefill_tokens_per_s: m.prefill_tokens_per_s,
+          decode_tokens: m.decode_tokens,
+          decode_tokens_per_s: m.decode_tokens_per_s,
+          roofline_fraction: gbs / roof,
+          peak_rss_bytes: r.peak_rss_bytes,
+          backend: r.backend,
+          decode_context_tokens: m.decode_context_tokens,
+          decode_gb_per_s: gbs,
+          prefill_runs: m.prefill_seconds.length,
+          decode_runs: m.decode_seconds.length,
+        });
+      }
+    }
+  }
+
+  const cuda: CudaBaseline | null = existsSync(BASELINE)
+    ? JSON.parse(readFileSync(BASELINE, 'utf8'))
+    : null;
+  const report = {
+    weights,
+    bandwidth_gb_per_s: roof,
+    bandwidth_gb_per_s_by_threads: bw,
+    weight_bytes_per_token: Object.fromEntries(
+      dtypes.map((d) => [d, weightBytesPerToken(PHI_1_5, d)]),
+    ),
+    results: rows,
+    cuda_baseline: cuda,
+    node: process.version,
+    cores,
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  };
+
+  // the table
+  const label = real ? 'weights/phi-1_5' : 'synthetic weights';
+  const lines = [
+    '',
+    `phi-1.5 on ${label}, batch 1. Roofline: ${roof.toFixed(1)} GB/s read from wasm with ${threadList[threadList.length - 1]} threads.`,
+    cuda
+      ? `CUDA baseline: ${cuda.gpu}, ${cuda.dtype}, prefill ${cuda.prefill_tokens_per_s.toFixed(0)} tok/s, decode ${cuda.decode_tokens_per_s.toFixed(1)} tok/s (${path.relative(ROOT, BASELINE)})`
+      : `CUDA baseline: missing (${path.relative(ROOT, BASELINE)} not found; run bench/cuda/record_baseline.py on a GPU)`,
+    '',
+    'dtype threads  prefill tok/s       decode tok/s   GB/s  roofline  x CUDA decode  peak RSS',
+  ];
+  for (const r of rows) {
+    const vsCuda = cuda
+      ? `${((r.decode_tokens_per_s / cuda.decode_tokens_per_s) * 100).toFixed(1)}%`
+      : 'n/a';
+    lines.push(
+      `${r.dtype.padEnd(5)} ${String(r.threads).padStart(7)}  ${r.prefill_tokens_per_s.toFixed(2).padStart(6)} (${String(r.prefill_tokens).padStart(3)})` +
+        `  ${r.decode_tokens_per_s.toFixed(2).padStart(7)} (${String(r.decode_tokens).padStart(3)} after ${r.decode_context_tokens})` +
+        `  ${r.decode_gb_per_s.toFixed(1).padStart(5)}  ${(r.roofline_fraction * 100).toFixed(0).padStart(7)}%  ${vsCuda.padStart(13)}  ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB`,
+    );
+  }
+  if (cuda) {
+    const best = rows.reduce((a, b) => (b.decode_tokens_per_s > a.decode_tokens_per_s ? b : a));
+    const bestPre = rows
+      .filter((r) => r.prefill_tokens === cuda.prefill_tokens)
+      .reduce((a, b) => (b.prefill_tokens_per_s > a.prefill_tokens_per_s ? b : a), rows[0]);
+    lines.push(
+      '',
+      `best decode ${best.decode_tokens_per_s.toFixed(2)} tok/s = ${(best.decode_tokens_per_s / cuda.decode_tokens_per_s).toFixed(3)}x the CUDA baseline; ` +
+        `best prefill (${cuda.prefill_tokens}) ${bestPre.prefill_tokens_per_s.toFixed(1)} tok/s = ${(bestPre.prefill_tokens_per_s / cuda.prefill_tokens_per_s).toFixed(4)}x`,
+    );
+  }
+  (values.json ? log : (s: string) => process.stdout.write(s + '\n'))(lines.join('\n'));
+
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(RESULTS, 'bench.svg'), chart(report));
+  log(
+    `\nwrote ${path.relative(ROOT, path.join(RESULTS, 'latest.json'))} and ${path.relative(ROOT, path.join(RESULTS, 'bench.svg'))}`,
+  );
+  if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
+}
+
+await main();
