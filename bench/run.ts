@@ -1,7 +1,7 @@
 // `npm run bench`: how fast phi-1.5 runs here, how close that is to this machine's memory
 // bandwidth, and how it compares with the recorded CUDA baseline.
 //
-//   npm run bench                  default matrix (f16; 1 and all threads), under 10 minutes
+//   npm run bench                  default matrix (f16 on 1 and all threads, q8 and q4 on all), ~6 minutes
 //   npm run bench -- --full        every thread count, prompts of 128 and 512, more runs
 //   npm run bench -- --json        one JSON object on stdout (the table goes to stderr)
 //   npm run bench -- --threads 2   only these thread counts
@@ -118,12 +118,14 @@ async function main() {
 
   const rows: BenchRow[] = [];
   for (const dtype of dtypes) {
-    for (const threads of threadList) {
-      const top = threads === Math.max(...threadList);
+    // default: f16 on 1 and all threads; the quantized types on all threads only
+    const threadsFor = values.full || dtype === 'f16' ? threadList : [Math.max(...threadList)];
+    for (const threads of threadsFor) {
+      const top = threads === Math.max(...threadList) && dtype === 'f16';
       // default: 128-token prompt + 128 decoded everywhere, the 512 prompt at the top thread count
       const prefill = values.full || top ? [128, 512] : [128];
       const decode = values.full ? [128, 128] : [128, 32];
-      const runs = values.full ? [5, 3] : top ? [3, 1] : [1, 1];
+      const runs = values.full ? [5, 3] : top || dtype !== 'f16' ? [3, 1] : [1, 1];
       const args = [
         path.join(HERE, 'measure.js'),
         '--dtype',

@@ -2,6 +2,7 @@
 // the values). Values follow N(0, 0.02) like a trained checkpoint, so the rare f16 subnormals
 // appear about as often as in the real weights; a 1 Mi-value pool is drawn once and tiled.
 import { f32ToF16 } from '../src/kernels/ref/f16.js';
+import { allocQuantized, quantizeRows } from '../src/kernels/ref/quant.js';
 import type { Kernels, Weight, WeightDType } from '../src/kernels/types.js';
 import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
 import { PhiForCausalLM } from '../src/model/phi.js';
@@ -42,10 +43,28 @@ export function syntheticWeights(
     }
     return a;
   };
-  const matrix = (rows: number, cols: number): Weight =>
-    dtype === 'f16'
-      ? { dtype, data: fill(kernels.allocU16(rows * cols)) as Uint16Array }
-      : { dtype, data: fill(kernels.allocF32(rows * cols)) as Float32Array };
+  // quantized: the pool quantized once as one long row, tiled block-aligned
+  const quantPool = (q: 'q8' | 'q4') => {
+    // 4 rows (one interleaved group) of POOL / 4 values
+    const w = allocQuantized({ ...kernels, allocU8: (n) => new Uint8Array(n) }, q, 4, POOL / 4);
+    quantizeRows(pool, 4, POOL / 4, w, 0);
+    return w;
+  };
+  const qpool = dtype === 'q8' || dtype === 'q4' ? quantPool(dtype) : null;
+  const tile = (dst: Uint8Array, src: Uint8Array) => {
+    for (let i = 0; i < dst.length; i += src.length)
+      dst.set(src.subarray(0, Math.min(src.length, dst.length - i)), i);
+  };
+  const matrix = (rows: number, cols: number, linear = true): Weight => {
+    if (qpool && linear) {
+      const w = allocQuantized(kernels, qpool.dtype, rows, cols);
+      tile(w.data, qpool.data); // whole records: POOL / 4 is a multiple of the block size
+      return w;
+    }
+    return dtype === 'f16' || (qpool && !linear)
+      ? { dtype: 'f16', data: fill(kernels.allocU16(rows * cols)) as Uint16Array }
+      : { dtype: 'f32', data: fill(kernels.allocF32(rows * cols)) as Float32Array };
+  };
   const vector = (n: number) => fill(kernels.allocF32(n)) as Float32Array;
   const ones = (n: number) => kernels.allocF32(n).fill(1);
   // as the loader does: the backend may re-encode linear weights once (Kernels.prepare)
@@ -58,7 +77,7 @@ export function syntheticWeights(
   });
   const { vocabSize: V, hiddenSize: D, intermediateSize: F } = cfg;
   return {
-    embed_tokens: matrix(V, D),
+    embed_tokens: matrix(V, D, false), // the embedding stays f16 when the linear layers are quantized
     layers: Array.from({ length: cfg.numLayers }, () => ({
       input_layernorm: { weight: ones(D), bias: vector(D) },
       q_proj: linear(D, D),
@@ -76,10 +95,11 @@ export function syntheticWeights(
 /** Bytes of the weights that one decoded token reads (every matrix once, plus one embedding row). */
 export function weightBytesPerToken(cfg: PhiConfig, dtype: WeightDType): number {
   const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
-  const size = dtype === 'f16' ? 2 : 4;
+  const size = { f16: 2, f32: 4, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[dtype];
+  const embedRow = dtype === 'f32' ? 4 : 2; // the embedding stays f16 when quantized
   const matrices = L * (4 * D * D + 2 * D * F) + V * D; // layers + lm_head
   const vectors = L * (6 * D + F) + 2 * D + V; // biases and LayerNorms, f32
-  return matrices * size + vectors * 4 + D * size;
+  return matrices * size + vectors * 4 + D * embedRow;
 }
 
 export function syntheticPhi(

@@ -82,8 +82,9 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
       const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions);
       const dtype = options.dtype ?? 'auto';
       const threads = options.threads ?? 1;
-      // activations scratch: f16 matmul inputs and one attention row per thread
-      const scratch = 4 * (maxBatch * config.intermediateSize + threads * maxPositions) + (1 << 20);
+      // activations scratch: f16 or quantized matmul inputs and one attention row per thread
+      const scratch =
+        8 * maxBatch * config.intermediateSize + 4 * threads * maxPositions + (1 << 20);
       const need = modelBytes(checkpoint, config, dtype, maxPositions, maxBatch) + scratch;
       if (need > 4 * 2 ** 30 - (1 << 20)) {
         const f16 = modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch) + scratch;

@@ -21,7 +21,8 @@ commands:
 
 common options:
   --model DIR        model folder (default ${DEFAULT_MODEL_DIR})
-  --dtype D          in-memory weight dtype: auto (the checkpoint's), f32, f16
+  --dtype D          in-memory weight dtype: auto (the checkpoint's), f32, f16, or q8 / q4
+                     (linear layers quantized at load time, 32 weights a block)
   --context N        positions of KV cache to allocate (default: the model's context)
   --backend B        wasm (SIMD kernels, default) or js (the readable TypeScript kernels)
   --threads N        threads for the wasm backend (default: the number of cores)
@@ -86,8 +87,8 @@ function unescape(s: string): string {
 
 function loadOptions(values: Values): LoadOptions {
   const dtype = values.dtype ?? 'auto';
-  if (dtype !== 'auto' && dtype !== 'f32' && dtype !== 'f16') {
-    throw new UsageError(`--dtype must be auto, f32 or f16, got "${dtype}"`);
+  if (!['auto', 'f32', 'f16', 'q8', 'q4'].includes(dtype)) {
+    throw new UsageError(`--dtype must be auto, f32, f16, q8 or q4, got "${dtype}"`);
   }
   const backend = values.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'js')
@@ -95,7 +96,12 @@ function loadOptions(values: Values): LoadOptions {
   const threads = number(values, 'threads', true);
   if (threads !== undefined && threads < 1)
     throw new UsageError(`--threads must be >= 1, got ${threads}`);
-  return { dtype, backend, threads, maxPositions: number(values, 'context', true) };
+  return {
+    dtype: dtype as LoadOptions['dtype'],
+    backend,
+    threads,
+    maxPositions: number(values, 'context', true),
+  };
 }
 
 async function readStdin(): Promise<string> {

@@ -12,7 +12,17 @@
  */
 export type Weight =
   | { readonly dtype: 'f32'; readonly data: Float32Array }
-  | { readonly dtype: 'f16'; readonly data: Uint16Array; readonly log2Scale?: number };
+  | { readonly dtype: 'f16'; readonly data: Uint16Array; readonly log2Scale?: number }
+  | QuantizedWeight;
+
+/**
+ * Block-quantized weights: each row is cut into blocks of 32 weights, w ≈ scale · q, with
+ * 8-bit (q8) or 4-bit (q4) q and an f32 scale per block. `data` holds scales and values
+ * together, in the layout src/kernels/ref/quant.ts describes.
+ */
+export type QuantizedWeight =
+  | { readonly dtype: 'q8'; readonly data: Uint8Array }
+  | { readonly dtype: 'q4'; readonly data: Uint8Array };
 
 export type WeightDType = Weight['dtype'];
 
@@ -25,6 +35,7 @@ export interface Kernels {
   /** Buffers the kernels read and write. The wasm backend hands out views of its memory. */
   allocF32(length: number): Float32Array;
   allocU16(length: number): Uint16Array;
+  allocU8(length: number): Uint8Array;
 
   /**
    * Optionally re-encode a linear layer's weight once after loading, exactly (the same

@@ -8,6 +8,7 @@
 //   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
 //   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
 import { bf16ToF32, f16ToF32, f32ToF16 } from '../kernels/ref/f16.js';
+import { allocQuantized, quantizedRows, quantizeRows } from '../kernels/ref/quant.js';
 import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
 import type { ModelFiles } from '../io/source.js';
 import type { PhiConfig } from '../model/config.js';
@@ -15,7 +16,10 @@ import type { LayerNormParams, LayerWeights, Linear, PhiWeights } from '../model
 import { numel, openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 export interface LoadWeightsOptions {
-  /** In-memory dtype of the matrices: the checkpoint's (default; BF16 becomes f32), f32 or f16. */
+  /**
+   * In-memory dtype of the matrices: the checkpoint's (default; BF16 becomes f32), f32, f16, or
+   * block-quantized q8 / q4 (linear layers only; the embedding keeps the checkpoint's dtype).
+   */
   dtype?: WeightDType | 'auto';
   /** Called as bytes are read. */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
@@ -180,13 +184,20 @@ export async function loadWeights(
     options.onProgress?.(loaded, total);
   };
 
-  const matrix = async (name: string, rows: number, cols: number): Promise<Weight> => {
+  const matrix = async (name: string, rows: number, cols: number, linear = true): Promise<Weight> => {
     const e = ck.entry(name, [rows, cols]);
-    const dtype: WeightDType = want !== 'auto' ? want : e.info.dtype === 'F16' ? 'f16' : 'f32';
+    const stored: WeightDType = e.info.dtype === 'F16' ? 'f16' : 'f32';
+    const quantized = want === 'q8' || want === 'q4';
+    const dtype: WeightDType = want === 'auto' || (quantized && !linear) ? stored : want;
+    if (dtype === 'q8' || dtype === 'q4') {
+      const w = allocQuantized(kernels, dtype, rows, cols);
+      await readRowsF32(e, rows, cols, progress, (slab, row0, count) => quantizeRows(slab, count, cols, w, row0));
+      return w;
+    }
     const w: Weight =
       dtype === 'f16'
         ? { dtype, data: kernels.allocU16(rows * cols) }
-        : { dtype, data: kernels.allocF32(rows * cols) };
+        : { dtype: 'f32', data: kernels.allocF32(rows * cols) };
     await readInto(e, w, progress);
     return w;
   };
@@ -208,7 +219,7 @@ export async function loadWeights(
     bias: await vector(`${name}.bias`, D),
   });
 
-  const embed_tokens = await matrix(`${names.embed}.weight`, V, D);
+  const embed_tokens = await matrix(`${names.embed}.weight`, V, D, false);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < L; l++) {
     const input_layernorm = await layerNorm(names.ln(l));
@@ -245,6 +256,7 @@ export async function loadWeights(
 }
 
 function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight {
+  if (w.dtype === 'q8' || w.dtype === 'q4') return quantizedRows(w, cols, row0, rows);
   const a = row0 * cols;
   const b = a + rows * cols;
   return w.dtype === 'f16'
@@ -254,8 +266,36 @@ function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight 
 
 const CHUNK_ELEMENTS = 1 << 22; // convert through a 4M-element window, never a full copy
 
+/** Read a (rows, cols) tensor as f32, a slab of rows at a time, into `use(slab, row0, count)`. */
+async function readRowsF32(
+  e: Entry,
+  rows: number,
+  cols: number,
+  progress: (bytes: number) => void,
+  use: (slab: Float32Array, row0: number, count: number) => void,
+): Promise<void> {
+  const { info, file } = e;
+  const inSize = info.dtype === 'F32' ? 4 : 2;
+  const slabRows = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols));
+  for (let row0 = 0; row0 < rows; row0 += slabRows) {
+    const count = Math.min(slabRows, rows - row0);
+    const raw = new Uint8Array(count * cols * inSize);
+    await file.source.read(info.offset + row0 * cols * inSize, raw);
+    const slab =
+      info.dtype === 'F32'
+        ? new Float32Array(raw.buffer)
+        : Float32Array.from(new Uint16Array(raw.buffer), info.dtype === 'F16' ? f16ToF32 : bf16ToF32);
+    use(slab, row0, count);
+    progress(raw.length);
+  }
+}
+
 /** Read a tensor into `dst`, converting dtype on the way if they differ. */
-async function readInto(e: Entry, dst: Weight, progress: (bytes: number) => void): Promise<void> {
+async function readInto(
+  e: Entry,
+  dst: { dtype: 'f32'; data: Float32Array } | { dtype: 'f16'; data: Uint16Array },
+  progress: (bytes: number) => void,
+): Promise<void> {
   const { info, file } = e;
   const src = file.source;
   const n = numel(info.shape);

@@ -3,6 +3,13 @@
 // runs against single-threaded ones, bit for bit.
 import { f32ToF16 } from '../../src/kernels/ref/f16.js';
 import * as ref from '../../src/kernels/ref/index.js';
+import {
+  allocQuantized,
+  quantizeRows,
+  weightQ,
+  blockScale,
+  blocksOf,
+} from '../../src/kernels/ref/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
@@ -74,6 +81,72 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
       }
     });
   }
+
+  for (const dtype of ['q8', 'q4'] as const) {
+    test(`matmul ${dtype}: quantized twin over awkward sizes (padded blocks and row groups)`, () => {
+      const rand = xorshift(SEED + (dtype === 'q8' ? 5 : 6));
+      for (const T of [1, 2, 5]) {
+        for (const n of [1, 3, 17, 63, 64, 2049]) {
+          for (const d of [1, 3, 5, 17, 63]) {
+            const src = fill(new Float32Array(d * n), rand, 0.5);
+            const w = allocQuantized(one, dtype, d, n);
+            quantizeRows(src, d, n, w, 0);
+            const x = fill(one.allocF32(T * n), rand);
+            const bias = rand() < 0.5 ? fill(one.allocF32(d), rand) : null;
+            const want = new Float32Array(T * d);
+            ref.matmul(want, x, w, bias, T, n, d);
+            const got = one.allocF32(T * d);
+            one.matmul(got, x, w, bias, T, n, d);
+            expectClose(
+              got,
+              want,
+              1e-5 * Math.sqrt(n),
+              1e-5,
+              `matmul ${dtype} T=${T} n=${n} d=${d}`,
+            );
+            // threads split whole groups of 4 rows: bit-identical
+            const got3 = three.allocF32(T * d);
+            const w3 = allocQuantized(three, dtype, d, n);
+            w3.data.set(w.data);
+            const x3 = three.allocF32(T * n);
+            x3.set(x);
+            const b3 = bias ? three.allocF32(d) : null;
+            if (b3 && bias) b3.set(bias);
+            three.matmul(got3, x3, w3, b3, T, n, d);
+            expect(Array.from(got3)).toEqual(Array.from(got));
+          }
+        }
+      }
+    });
+  }
+
+  test('quantization round trip: within half a step (q4: a step at the clamped +7 end), extremes exact', () => {
+    const rand = xorshift(SEED + 7);
+    const [d, n] = [5, 70];
+    const src = fill(new Float32Array(d * n), rand);
+    for (const dtype of ['q8', 'q4'] as const) {
+      const w = allocQuantized(one, dtype, d, n);
+      quantizeRows(src, d, n, w, 0);
+      const nb = blocksOf(n);
+      for (let i = 0; i < d; i++) {
+        for (let b = 0; b < nb; b++) {
+          const s = blockScale(w, nb, i, b);
+          let extreme = 0;
+          for (let k = b * 32; k < Math.min(n, b * 32 + 32); k++) {
+            const v = src[i * n + k];
+            if (Math.abs(v) > Math.abs(src[i * n + extreme] ?? 0) || k === b * 32) extreme = k;
+            const err = Math.abs(weightQ(w, nb, i, k) * s - v);
+            // q4_0 puts the extreme on -8, so the other end can be clamped at +7: one step
+            expect(err).toBeLessThanOrEqual(Math.abs(s) * (dtype === 'q8' ? 0.5 : 1) + 1e-6);
+          }
+          const v = src[i * n + extreme];
+          expect(Math.abs(weightQ(w, nb, i, extreme) * s - v)).toBeLessThanOrEqual(
+            1e-6 * Math.abs(v),
+          );
+        }
+      }
+    }
+  });
 
   test('matmul with d = 0 or T = 0 writes nothing', () => {
     const out = one.allocF32(4).fill(7);

@@ -14,6 +14,7 @@ export function createRefKernels(): Kernels {
     name: 'js',
     allocF32: (n) => new Float32Array(n),
     allocU16: (n) => new Uint16Array(n),
+    allocU8: (n) => new Uint8Array(n),
     matmul,
     layernorm,
     gelu_new,

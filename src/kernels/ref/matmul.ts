@@ -1,5 +1,6 @@
 import type { Weight } from '../types.js';
 import { F16_TABLE } from './f16.js';
+import { matmulQuantized } from './quant.js';
 
 // W (d,n) @ x (T,n) + b (d,) -> out (T,d)
 // The simplest correct loop: for every token t and output row i, out[t,i] = b[i] + Σ_j W[i,j] x[t,j].
@@ -14,6 +15,10 @@ export function matmul(
   n: number,
   d: number,
 ): void {
+  if (w.dtype === 'q8' || w.dtype === 'q4') {
+    matmulQuantized(out, x, w, bias, T, n, d);
+    return;
+  }
   const W = w.data;
   const widen = w.dtype === 'f16';
   const scale = w.dtype === 'f16' ? 2 ** (w.log2Scale ?? 0) : 1;

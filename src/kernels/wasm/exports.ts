@@ -42,6 +42,30 @@ export interface KernelExports {
   softmax(x: number, len: number): void;
   gelu_new(x: number, from: number, to: number): void;
   stream_sum(ptr: number, bytes: number): number;
+  matmul_q8(
+    out: number,
+    xq: number,
+    xs: number,
+    w: number,
+    bias: number,
+    T: number,
+    nb: number,
+    d: number,
+    row0: number,
+    row1: number,
+  ): void;
+  matmul_q4(
+    out: number,
+    xq: number,
+    xs: number,
+    w: number,
+    bias: number,
+    T: number,
+    nb: number,
+    d: number,
+    row0: number,
+    row1: number,
+  ): void;
 }
 
 export const OP = {
@@ -50,6 +74,8 @@ export const OP = {
   attention: 3,
   gelu_new: 4,
   stream_sum: 5,
+  matmul_q8: 6,
+  matmul_q4: 7,
   exit: 99,
 } as const;
 
@@ -62,7 +88,8 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
- *   matmul: out x w bias T n d         attention: out q k v T pos0 H Dh scaleBits scores scoresStride
+ *   matmul: out x w bias T n d         matmul_q8/q4: out xq xs w bias T nb d
+ *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  */
 export function runShare(
@@ -85,6 +112,24 @@ export function runShare(
           a[4],
           a[5],
           a[6],
+          r0,
+          r1,
+        );
+      return;
+    }
+    case OP.matmul_q8:
+    case OP.matmul_q4: {
+      const [r0, r1] = split(a[7], ith, nth, 4); // whole groups of 4 interleaved rows
+      if (r0 < r1)
+        (op === OP.matmul_q8 ? k.matmul_q8 : k.matmul_q4)(
+          a[0],
+          a[1],
+          a[2],
+          a[3],
+          a[4],
+          a[5],
+          a[6],
+          a[7],
           r0,
           r1,
         );

@@ -7,6 +7,7 @@
 // used when the runtime validates it. Threads need SharedArrayBuffer and a way to start
 // workers; without them the backend runs on the calling thread alone.
 import { f16Stats, scaleF16InPlace } from '../ref/f16.js';
+import { BLOCK, blocksOf, quantizeActivations } from '../ref/quant.js';
 import { rotary } from '../ref/rotary.js';
 import { layernorm } from '../ref/layernorm.js';
 import type { Kernels, Weight } from '../types.js';
@@ -71,6 +72,8 @@ export class WasmKernels implements Kernels {
   private top: number;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private xs: Float32Array = new Float32Array(0);
+  private xq: Int16Array = new Int16Array(0);
+  private xqScales: Float32Array = new Float32Array(0);
   private scores: Float32Array = new Float32Array(0);
 
   constructor(
@@ -125,8 +128,12 @@ export class WasmKernels implements Kernels {
     return new Uint16Array(this.memory.buffer, this.alloc(n * 2), n);
   }
 
+  allocU8(n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.alloc(n), n);
+  }
+
   /** Byte offset of a view in our memory (throws for arrays the backend did not allocate). */
-  private ptr(a: Float32Array | Uint16Array): number {
+  private ptr(a: ArrayBufferView): number {
     if (!this.buffers.has(a.buffer)) {
       throw new Error('wasm kernels need arrays allocated by the wasm backend (allocF32/allocU16)');
     }
@@ -159,6 +166,28 @@ export class WasmKernels implements Kernels {
     d: number,
   ): void {
     const b = bias ? this.ptr(bias) : 0;
+    if (w.dtype === 'q8' || w.dtype === 'q4') {
+      // activations to int8 blocks (kept as int16 for the SIMD dot product), on this thread
+      const nb = blocksOf(n);
+      if (this.xq.length < T * nb * BLOCK) {
+        const bytes = this.allocU8(T * nb * BLOCK * 2);
+        this.xq = new Int16Array(bytes.buffer, bytes.byteOffset, T * nb * BLOCK);
+        this.xqScales = this.allocF32(T * nb);
+      }
+      quantizeActivations(x, T, n, this.xq, this.xqScales);
+      const op = w.dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4;
+      this.pool.run(op, [
+        this.ptr(out),
+        this.ptr(this.xq),
+        this.ptr(this.xqScales),
+        this.ptr(w.data),
+        b,
+        T,
+        nb,
+        d,
+      ]);
+      return;
+    }
     if (w.dtype === 'f32') {
       this.pool.run(OP.matmul_f32, [this.ptr(out), this.ptr(x), this.ptr(w.data), b, T, n, d]);
       return;
