@@ -95,16 +95,15 @@ async function main() {
   );
 
   // dtypes that fit in wasm32 memory (f32 phi-1.5 is 5.7 GB: it does not)
-  const dtypes = (['f16', 'f32'] as const).filter((d) => {
-    const fits =
-      weightBytesPerToken(PHI_1_5, d) +
-        PHI_1_5.vocabSize * PHI_1_5.hiddenSize * (d === 'f16' ? 2 : 4) <
-      WASM32_BYTES;
-    if (!fits)
+  const dtypes = (['f16', 'f32', 'q8', 'q4'] as const).filter((d) => {
+    const embedding = PHI_1_5.vocabSize * PHI_1_5.hiddenSize * (d === 'f32' ? 4 : 2);
+    const bytes = weightBytesPerToken(PHI_1_5, d) + embedding;
+    if (bytes >= WASM32_BYTES) {
       log(
-        `${d}: skipped, ${(weightBytesPerToken(PHI_1_5, d) / 1e9).toFixed(2)} GB of weights do not fit in 4 GiB of wasm32 memory`,
+        `${d}: skipped, ${(bytes / 1e9).toFixed(2)} GB of weights do not fit in 4 GiB of wasm32 memory`,
       );
-    return fits;
+    }
+    return bytes < WASM32_BYTES;
   });
 
   const bw: Record<number, number> = {};

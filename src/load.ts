@@ -37,6 +37,14 @@ async function readJson(files: ModelFiles, file: string): Promise<Record<string,
   }
 }
 
+/** eos_token_id of generation_config.json, when it names one (a number or the first of a list). */
+async function eosFromGenerationConfig(files: ModelFiles): Promise<number | null> {
+  if (!(await files.exists('generation_config.json'))) return null;
+  const eos = (await readJson(files, 'generation_config.json')).eos_token_id;
+  const id = Array.isArray(eos) ? eos[0] : eos;
+  return Number.isInteger(id) ? (id as number) : null;
+}
+
 export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | null> {
   if (!(await files.exists('tokenizer.json'))) return null;
   const json = await readJson(files, 'tokenizer.json');
@@ -102,7 +110,7 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
     try {
       const weights = await loadWeights(checkpoint, config, kernels, options);
       const model = new PhiForCausalLM(config, weights, kernels, options);
-      return new Phi(model, await loadTokenizer(files));
+      return new Phi(model, await loadTokenizer(files), await eosFromGenerationConfig(files));
     } catch (e) {
       kernels.close?.();
       throw e;

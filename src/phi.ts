@@ -84,6 +84,8 @@ export class Phi {
   constructor(
     readonly model: PhiForCausalLM,
     readonly tokenizer: PhiTokenizer | null,
+    /** End-of-text id from generation_config.json, when it names one (else the tokenizer's). */
+    readonly eosId: number | null = null,
   ) {}
 
   get config() {
@@ -147,7 +149,7 @@ export class Phi {
     }
     const sampler = new Sampler(o);
     const stops = (o.stop ?? []).filter((s) => s.length > 0);
-    const eos = this.tokenizer?.eosId ?? 50256;
+    const eos = this.eosId ?? this.tokenizer?.eosId ?? 50256;
     const stopAtEos = o.stopAtEos ?? true;
     const ctx = this.model.contextLength;
     const stream = this.tokenizer ? new TokenStreamDecoder(this.tokenizer) : null;

@@ -65,3 +65,52 @@ describe.each(['q8', 'q4'] as const)('%s', (dtype) => {
     phi.close();
   });
 });
+
+describe('phi quantize: saved quantized models load without re-quantizing', () => {
+  test.each(['q8', 'q4'] as const)('%s: the saved file gives identical logits', async (dtype) => {
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { spawnSync } = await import('node:child_process');
+    const { ROOT } = await import('./helpers.js');
+    const out = mkdtempSync(path.join(tmpdir(), 'phi-q-'));
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin', 'phi.js'),
+        'quantize',
+        '--model',
+        fixture('tiny-phi-f16'),
+        '--dtype',
+        dtype,
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `wrote model\\.safetensors, config\\.json, generation_config\\.json, tokenizer\\.json, tokenizer_config\\.json to .* \\(${dtype}\\)`,
+      ),
+    );
+    expect(r.status).toBe(0);
+    const header = readFileSync(path.join(out, 'model.safetensors'));
+    const json = JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString());
+    expect(json.__metadata__['phi_wasm.quantization']).toBe(dtype);
+    expect(json['model.layers.0.mlp.fc1.weight'].dtype).toBe('U8');
+    expect(json['model.embed_tokens.weight'].dtype).toBe('F16');
+
+    const ids = reference('tiny-phi-f16').cases[2].input_ids;
+    for (const backend of ['js', 'wasm'] as const) {
+      const saved = await loadPhi(out, { backend });
+      const fresh = await loadPhi(fixture('tiny-phi-f16'), { backend, dtype });
+      expect(saved.model.weights.layers[1].fc2.weight.dtype).toBe(dtype);
+      expect(Array.from(saved.logits(ids))).toEqual(Array.from(fresh.logits(ids)));
+      saved.close();
+      fresh.close();
+    }
+    await expect(loadPhi(out, { dtype: dtype === 'q8' ? 'q4' : 'q8' })).rejects.toThrow(
+      new RegExp(`is stored quantized as ${dtype}: load it with dtype ${dtype} \\(or auto\\)`),
+    );
+  });
+});

@@ -62,7 +62,7 @@ describe('safetensors reader rejects bad files with a clear message', () => {
   });
   test('known but unsupported dtype', async () => {
     await expect(open(rawFile({ w: t('I64', [1], 0, 8) }, 8))).rejects.toThrow(
-      /tensor "w": unsupported dtype "I64" \(supported: F32, F16, BF16\)/,
+      /tensor "w": unsupported dtype "I64" \(supported: F32, F16, BF16, and U8 for phi-wasm's quantized files\)/,
     );
   });
   test('shape that disagrees with the byte range', async () => {
@@ -170,6 +170,35 @@ describe('checkpoint loading', () => {
     return out;
   }
   const ids = reference('tiny-phi-f32').cases[2].input_ids;
+
+  test('generation_config.json eos_token_id is the stop token', async () => {
+    const base = files('tiny-phi-f32');
+    const a = await loadPhiFrom(
+      memoryFiles('m', { ...base, 'generation_config.json': '{"eos_token_id": 123}' }),
+      { backend: 'js' },
+    );
+    const b = await loadPhiFrom(
+      memoryFiles('m', { ...base, 'generation_config.json': '{"eos_token_id": [7, 8]}' }),
+      { backend: 'js' },
+    );
+    const c = await loadPhiFrom(memoryFiles('m', base), { backend: 'js' });
+    expect([a.eosId, b.eosId, c.eosId, c.tokenizer!.eosId]).toEqual([123, 7, null, 50256]);
+  });
+
+  test('a U8 matrix in a file without phi-wasm quantization metadata is refused', async () => {
+    const ts = await tensors('tiny-phi-f32');
+    const fc1 = ts.get('model.layers.0.mlp.fc1.weight')!;
+    ts.set('model.layers.0.mlp.fc1.weight', {
+      dtype: 'U8',
+      shape: [fc1.data.length],
+      data: fc1.data,
+    });
+    const bytes = writeSafetensors([...ts].map(([name, v]) => ({ name, ...v })));
+    const m = memoryFiles('mem', { ...files('tiny-phi-f32'), 'model.safetensors': bytes });
+    await expect(loadPhiFrom(m, { backend: 'js' })).rejects.toThrow(
+      /tensor "model\.layers\.0\.mlp\.fc1\.weight" is U8, but the file's metadata names no phi-wasm quantization/,
+    );
+  });
 
   test('missing tensor', async () => {
     const ts = await tensors('tiny-phi-f32');

@@ -4,6 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadTokenizer } from '../load.js';
 import { DEFAULT_MODEL_DIR, dirFiles, loadPhi, missingModelMessage } from '../node/index.js';
 import { download } from '../node/download.js';
+import { saveModel } from '../node/save.js';
 import type { GenerateOptions } from '../phi.js';
 import type { LoadOptions } from '../load.js';
 import { existsSync } from 'node:fs';
@@ -18,6 +19,8 @@ commands:
   logits     --model DIR --ids 1,2,3 [--all]     JSON {"ids":[..],"logits":[[..]]}
   tokenize   --model DIR TEXT                    JSON array of token ids
   download   [--repo microsoft/phi-1_5] [--revision main] [--dir ${DEFAULT_MODEL_DIR}]
+  quantize   [--model DIR] --dtype q8|q4 --out DIR
+             saves the model with quantized linear layers; later loads skip the quantization
 
 common options:
   --model DIR        model folder (default ${DEFAULT_MODEL_DIR})
@@ -53,6 +56,7 @@ const OPTIONS = {
   repo: { type: 'string' },
   revision: { type: 'string' },
   dir: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -227,8 +231,21 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`downloaded ${files.length} files into ${dir}\n`);
         break;
       }
+      case 'quantize': {
+        if (values.dtype !== 'q8' && values.dtype !== 'q4')
+          throw new UsageError('quantize needs --dtype q8 or q4');
+        if (!values.out) throw new UsageError('quantize needs --out DIR');
+        const dir = values.model ?? DEFAULT_MODEL_DIR;
+        // the TypeScript backend: plain memory, nothing re-encoded, no 4 GiB limit
+        const phi = await loadPhi(dir, { ...loadOptions(values), backend: 'js' });
+        const files = await saveModel(phi, dir, values.out);
+        process.stderr.write(`wrote ${files.join(', ')} to ${values.out} (${values.dtype})\n`);
+        break;
+      }
       default:
-        throw new UsageError(`unknown command "${command}" (generate, logits, tokenize, download)`);
+        throw new UsageError(
+          `unknown command "${command}" (generate, logits, tokenize, download, quantize)`,
+        );
     }
     return 0;
   } catch (e) {

@@ -8,7 +8,7 @@
 //   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
 //   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
 import { bf16ToF32, f16ToF32, f32ToF16 } from '../kernels/ref/f16.js';
-import { allocQuantized, quantizedRows, quantizeRows } from '../kernels/ref/quant.js';
+import { allocQuantized, quantizedBytes, quantizedRows, quantizeRows } from '../kernels/ref/quant.js';
 import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
 import type { ModelFiles } from '../io/source.js';
 import type { PhiConfig } from '../model/config.js';
@@ -24,6 +24,9 @@ export interface LoadWeightsOptions {
   /** Called as bytes are read. */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
+
+/** safetensors metadata key naming the quantization of U8 matrices ("q8" or "q4"). */
+export const QUANT_KEY = 'phi_wasm.quantization';
 
 interface Entry {
   file: SafetensorsFile;
@@ -185,6 +188,8 @@ export async function loadWeights(
   };
 
   const matrix = async (name: string, rows: number, cols: number, linear = true): Promise<Weight> => {
+    const stored8 = ck.entries.get(name);
+    if (stored8?.info.dtype === 'U8') return readQuantized(stored8, name, rows, cols);
     const e = ck.entry(name, [rows, cols]);
     const stored: WeightDType = e.info.dtype === 'F16' ? 'f16' : 'f32';
     const quantized = want === 'q8' || want === 'q4';
@@ -201,8 +206,25 @@ export async function loadWeights(
     await readInto(e, w, progress);
     return w;
   };
+  /** A matrix saved quantized by `phi quantize`: the bytes are already in the kernel layout. */
+  const readQuantized = async (e: Entry, name: string, rows: number, cols: number): Promise<Weight> => {
+    const where = `${e.file.source.name}: tensor "${name}"`;
+    const q = e.file.metadata[QUANT_KEY];
+    if (q !== 'q8' && q !== 'q4') {
+      throw new Error(`${where} is U8, but the file's metadata names no phi-wasm quantization (${QUANT_KEY})`);
+    }
+    if (want !== 'auto' && want !== q) {
+      throw new Error(`${where} is stored quantized as ${q}: load it with dtype ${q} (or auto), not ${want}`);
+    }
+    ck.entry(name, [quantizedBytes(q, rows, cols)]);
+    const w = allocQuantized(kernels, q, rows, cols);
+    await e.file.source.read(e.info.offset, w.data);
+    progress(e.info.byteLength);
+    return w;
+  };
   const vector = async (name: string, n: number): Promise<Float32Array> => {
     const e = ck.entry(name, [n]);
+    if (e.info.dtype === 'U8') throw new Error(`${e.file.source.name}: tensor "${name}" is U8; a vector must be F32, F16 or BF16`);
     const w = { dtype: 'f32' as const, data: kernels.allocF32(n) };
     await readInto(e, w, progress);
     return w.data;

@@ -9,9 +9,10 @@
 // prod(shape) * itemsize, and names must be unique. Every error names the file and tensor.
 import type { ByteSource } from '../io/source.js';
 
-export type DType = 'F32' | 'F16' | 'BF16';
+/** U8 holds phi-wasm's own quantized matrices (see src/weights/load.ts). */
+export type DType = 'F32' | 'F16' | 'BF16' | 'U8';
 
-const ITEM_SIZE: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+const ITEM_SIZE: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, U8: 1 };
 /** dtypes the format defines that phi-wasm does not load. */
 const KNOWN_UNSUPPORTED = [
   'F64',
@@ -22,7 +23,6 @@ const KNOWN_UNSUPPORTED = [
   'U64',
   'U32',
   'U16',
-  'U8',
   'BOOL',
   'F8_E4M3',
   'F8_E5M2',
@@ -169,7 +169,7 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number)
   if (typeof dtype !== 'string') throw new Error(`${where}: missing dtype`);
   if (!(dtype in ITEM_SIZE)) {
     const kind = KNOWN_UNSUPPORTED.includes(dtype) ? 'unsupported' : 'unknown';
-    throw new Error(`${where}: ${kind} dtype "${dtype}" (supported: F32, F16, BF16)`);
+    throw new Error(`${where}: ${kind} dtype "${dtype}" (supported: F32, F16, BF16, and U8 for phi-wasm's quantized files)`);
   }
   if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
     throw new Error(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);

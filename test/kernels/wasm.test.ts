@@ -279,3 +279,16 @@ describe('f16 weights re-encoded without subnormals (WasmKernels.prepare)', () =
     k.close();
   });
 });
+
+describe('wasm backend failures are errors, not hangs', () => {
+  test('an op that fails in the workers surfaces as an error and closes the pool', async () => {
+    const k = await createWasmKernels({ readWasm, spawnWorker, threads: 2, reserveBytes: 1 << 20 });
+    expect(() => k.pool.run(42, [])).toThrow(/unknown kernel op 42/);
+    expect(() => k.gelu_new(k.allocF32(4), 4)).toThrow(/the thread pool was closed/);
+  });
+  test('a model larger than wasm32 memory is refused with its size', async () => {
+    await expect(createWasmKernels({ readWasm, reserveBytes: 5.7e9 })).rejects.toThrow(
+      /needs 5\.31 GiB of WebAssembly memory, more than the 4 GiB a wasm32 module can address/,
+    );
+  });
+});

@@ -68,7 +68,13 @@ export class ThreadPool {
     Atomics.store(c, DONE, 0);
     Atomics.add(c, SEQ, 1);
     Atomics.notify(c, SEQ);
-    runShare(this.kernels, op, c.subarray(ARGS, ARGS + NARGS), 0, this.nth);
+    // our share; if it fails, still wait for the workers so no op is left half-done
+    let failure: unknown = null;
+    try {
+      runShare(this.kernels, op, c.subarray(ARGS, ARGS + NARGS), 0, this.nth);
+    } catch (e) {
+      failure = e;
+    }
     const want = this.nth - 1;
     const start = Date.now();
     for (let spins = 0; ; spins++) {
@@ -77,6 +83,7 @@ export class ThreadPool {
       if (spins > 2000) {
         Atomics.wait(c, DONE, done, 50);
         if (Date.now() - start > WORKER_TIMEOUT_MS) {
+          this.close();
           throw new Error(
             `a kernel worker did not finish op ${op} within ${WORKER_TIMEOUT_MS / 1000} s`,
           );
@@ -91,6 +98,10 @@ export class ThreadPool {
       );
       this.close();
       throw new Error(`kernel worker ${err - 1} failed: ${msg}`);
+    }
+    if (failure) {
+      this.close();
+      throw failure;
     }
   }
 
