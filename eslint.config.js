@@ -16,4 +16,8 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    files: ['test/runtimes/**', 'demo/**'],
+    languageOptions: { globals: { Deno: 'readonly', Bun: 'readonly' } },
+  },
 );

@@ -273,7 +273,15 @@ export async function createWasmKernels(o: WasmKernelsOptions = {}): Promise<Was
   const canShare =
     typeof SharedArrayBuffer !== 'undefined' &&
     (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
-  if (threads > 1 && (!canShare || !spawn)) threads = 1;
+  if (threads > 1 && (!canShare || !spawn)) {
+    console.warn(
+      `phi-wasm: running on one thread, not ${threads}: ` +
+        (!canShare
+          ? 'no SharedArrayBuffer (a browser page needs the COOP/COEP headers, see README)'
+          : 'no way to start workers here'),
+    );
+    threads = 1;
+  }
   const shared = canShare; // shared memory can grow without detaching views, so use it when we can
 
   const reserve = o.reserveBytes ?? 0;
@@ -298,6 +306,13 @@ export async function createWasmKernels(o: WasmKernelsOptions = {}): Promise<Was
   } as WebAssembly.MemoryDescriptor);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = instance.exports as unknown as KernelExports;
-  const pool = new ThreadPool(exports, module, memory, threads, spawn!);
+  let pool = new ThreadPool(exports, module, memory, threads, spawn!);
+  if (!(await pool.ready())) {
+    pool.close();
+    console.warn(
+      `phi-wasm: the ${threads - 1} worker threads did not start in this runtime; running on one thread`,
+    );
+    pool = new ThreadPool(exports, module, memory, 1, spawn!);
+  }
   return new WasmKernels(exports, memory, flavor, pool, shared);
 }

@@ -3,14 +3,15 @@
 // Workers spin briefly, then sleep in Atomics.wait, between ops.
 //
 // Control block (Int32): [SEQ] op counter, [DONE] finished workers, [ERR] failed worker + 1,
-// [OP], [ARGS..] op arguments, then an error message buffer (UTF-8).
+// [OP], [READY] started workers, [ARGS..] op arguments, then an error message buffer (UTF-8).
 import { OP, runShare, type KernelExports } from './exports.js';
 
 export const SEQ = 0;
 export const DONE = 1;
 export const ERR = 2;
 export const OPC = 3;
-export const ARGS = 4;
+export const READY = 4; // workers that have started
+export const ARGS = 5;
 export const NARGS = 16;
 export const MSG = ARGS + NARGS; // byte offset MSG*4
 export const MSG_BYTES = 1024;
@@ -53,6 +54,19 @@ export class ThreadPool {
     for (let ith = 1; ith < threads; ith++) {
       this.workers.push(spawn(url, { module, memory, control, ith, nth: threads }));
     }
+  }
+
+  /**
+   * Wait (without blocking the event loop) until every worker has started; false if they do
+   * not within `timeoutMs` (a runtime whose workers cannot take shared wasm memory).
+   */
+  async ready(timeoutMs = 10_000): Promise<boolean> {
+    const start = Date.now();
+    while (Atomics.load(this.ctrl, READY) < this.nth - 1) {
+      if (Date.now() - start > timeoutMs) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return true;
   }
 
   /** Run `op` on every thread and return when all are done (blocks the calling thread). */

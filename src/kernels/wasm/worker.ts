@@ -2,7 +2,18 @@
 // next op, run its share, count itself done. Errors are reported through the control block
 // (the caller is blocked in Atomics.wait and cannot receive messages).
 import { OP, runShare, type KernelExports } from './exports.js';
-import { ARGS, DONE, ERR, MSG, MSG_BYTES, NARGS, OPC, SEQ, type WorkerData } from './pool.js';
+import {
+  ARGS,
+  DONE,
+  ERR,
+  MSG,
+  MSG_BYTES,
+  NARGS,
+  OPC,
+  READY,
+  SEQ,
+  type WorkerData,
+} from './pool.js';
 
 async function start(data: WorkerData): Promise<void> {
   const { module, memory, control, ith, nth } = data;
@@ -21,6 +32,8 @@ async function start(data: WorkerData): Promise<void> {
   } catch (e) {
     fail(e); // reported with the first op, which then fails instead of hanging
   }
+  Atomics.add(c, READY, 1);
+  Atomics.notify(c, READY);
   // SEQ starts at 0 and the pool may have posted op 1 while we were instantiating
   let seen = 0;
   for (;;) {
@@ -42,17 +55,17 @@ async function start(data: WorkerData): Promise<void> {
   }
 }
 
-// Node's worker_threads passes workerData; Web Workers (browsers, Deno, Bun) get a message.
+// Web Workers (browsers, Deno, Bun) get the data as a message: listen before anything else
+// so the message cannot arrive unheard. Node's worker_threads pass it as workerData instead.
 const g = globalThis as unknown as {
   process?: { versions?: { node?: string } };
   onmessage?: unknown;
   close?: () => void;
 };
-if (g.process?.versions?.node && !('WorkerGlobalScope' in globalThis)) {
+g.onmessage = (e: MessageEvent<WorkerData>) => {
+  start(e.data).then(() => g.close?.());
+};
+if (g.process?.versions?.node) {
   const { workerData } = await import('node:worker_threads');
-  await start(workerData as WorkerData);
-} else {
-  g.onmessage = (e: MessageEvent<WorkerData>) => {
-    start(e.data).then(() => g.close?.());
-  };
+  if (workerData) await start(workerData as WorkerData);
 }

@@ -1,0 +1,75 @@
+// A static file server for the demo and the browser tests, serving the repository root on
+// 127.0.0.1. It sends the cross-origin isolation headers (COOP/COEP) that SharedArrayBuffer,
+// and so the worker threads, need in browsers, and answers HEAD and Range requests, which the
+// URL loader uses to read safetensors one tensor at a time.
+//   node demo/server.mjs [port]        (npm run demo)
+import { createReadStream, promises as fs } from 'node:fs';
+import { createServer } from 'node:http';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+export function startServer(port = 0, { isolate = true } = {}) {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    let file = path.join(ROOT, decodeURIComponent(url.pathname));
+    if (!file.startsWith(ROOT)) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (url.pathname === '/') file = path.join(ROOT, 'demo', 'index.html');
+    let stat;
+    try {
+      stat = await fs.stat(file);
+      if (stat.isDirectory()) throw new Error('directory');
+    } catch {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const headers = {
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'accept-ranges': 'bytes',
+      'cache-control': 'no-store',
+    };
+    if (isolate) {
+      headers['cross-origin-opener-policy'] = 'same-origin';
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+      headers['cross-origin-resource-policy'] = 'same-origin';
+    }
+    const range = req.headers.range?.match(/^bytes=(\d+)-(\d*)$/);
+    let [start, end] = [0, stat.size - 1];
+    if (range) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), stat.size - 1) : stat.size - 1;
+      if (start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${stat.size}` }).end();
+        return;
+      }
+      headers['content-range'] = `bytes ${start}-${end}/${stat.size}`;
+    }
+    headers['content-length'] = end - start + 1;
+    res.writeHead(range ? 206 : 200, headers);
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file, { start, end }).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = await startServer(Number(process.argv[2] ?? 8080), {
+    isolate: !process.argv.includes('--no-isolation'),
+  });
+  const { port } = server.address();
+  console.log(`phi-wasm demo: http://127.0.0.1:${port}/  (Ctrl-C to stop)`);
+}
