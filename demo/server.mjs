@@ -28,7 +28,11 @@ export function startServer(port = 0, { isolate = true } = {}) {
       res.writeHead(403).end();
       return;
     }
-    if (url.pathname === '/') file = path.join(ROOT, 'demo', 'index.html');
+    if (url.pathname === '/' || url.pathname === '/demo') {
+      res.writeHead(302, { location: '/demo/' }).end(); // so the page's relative URLs resolve
+      return;
+    }
+    if (url.pathname.endsWith('/')) file = path.join(file, 'index.html');
     let stat;
     try {
       stat = await fs.stat(file);

@@ -39,3 +39,4 @@ export {
   type WasmFlavor,
   type SpawnWorker,
 } from './kernels/wasm/index.js';
+export { inspect, type Inspection } from './inspect.js';

@@ -84,3 +84,24 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
     check('final_ln_out', s.xNorm.subarray(0, T * D));
   });
 });
+
+describe('inspect (the demo view for learners)', () => {
+  test('attention probabilities of every layer-0 head match the reference; logits match forward', async () => {
+    const { inspect } = await import('../src/inspect.js');
+    for (const backend of ['js', 'wasm'] as const) {
+      const phi = await loadPhi(fixture('tiny-phi-f32'), { backend, threads: 1 });
+      const ids = debug.input_ids;
+      const T = ids.length;
+      const want = ref('attn_probs'); // (H, T, T)
+      for (let h = 0; h < phi.config.numHeads; h++) {
+        const got = inspect(phi.model, ids, 0, h);
+        expect(maxAbsDiff(got.attention, want.slice(h * T * T, (h + 1) * T * T))).toBeLessThan(
+          1e-5,
+        );
+      }
+      const last = inspect(phi.model, ids, 1, 2).logits;
+      expect(maxAbsDiff(last, phi.logits(ids))).toBeLessThan(1e-5);
+      phi.close();
+    }
+  });
+});

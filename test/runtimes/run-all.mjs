@@ -14,6 +14,7 @@ const runs = [
   ['deno', bin('deno'), ['run', '--allow-read', e2e]],
   ['bun', bin('bun'), [e2e]],
   ['chromium', process.execPath, [path.join(here, 'browser.mjs')]],
+  ['chromium demo page', process.execPath, [path.join(here, 'demo.mjs')]],
 ];
 let failed = 0;
 for (const [label, cmd, args] of runs) {

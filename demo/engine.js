@@ -1,0 +1,80 @@
+// The demo's engine, in a Web Worker: the page stays responsive and the worker may block on
+// Atomics.wait for its kernel threads. Messages in: load, generate, inspect, stop.
+// Messages out: progress, loaded, piece, done, inspection, error.
+import { inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/index.js';
+
+let phi = null;
+let abort = null;
+
+const send = (type, data = {}) => postMessage({ type, ...data });
+
+onmessage = async ({ data: m }) => {
+  try {
+    if (m.type === 'load') {
+      phi?.close();
+      phi = null;
+      const files = m.files ? memoryFiles('picked folder', m.files) : urlFiles(m.url);
+      const threads = self.crossOriginIsolated ? m.threads : 1;
+      const t0 = performance.now();
+      phi = await loadPhiFrom(files, {
+        threads,
+        dtype: m.dtype,
+        maxPositions: 512,
+        onProgress: (loaded, total) => send('progress', { loaded, total }),
+      });
+      const c = phi.config;
+      send('loaded', {
+        backend: phi.model.kernels.name,
+        isolated: self.crossOriginIsolated,
+        seconds: (performance.now() - t0) / 1000,
+        layers: c.numLayers,
+        heads: c.numHeads,
+        summary: `${c.numLayers} layers, ${c.numHeads} heads x ${c.headDim}, hidden ${c.hiddenSize}, vocab ${c.vocabSize}`,
+      });
+    } else if (m.type === 'generate') {
+      abort = new AbortController();
+      const run = phi.generate(m.prompt, { ...m.options, signal: abort.signal });
+      const t0 = performance.now();
+      let n = 0;
+      for await (const p of run) {
+        n++;
+        send('piece', {
+          text: p.text,
+          id: p.id,
+          tokensPerS: n / ((performance.now() - t0) / 1000),
+        });
+      }
+      const r = await run.result();
+      send('done', {
+        ids: r.ids,
+        text: r.text,
+        stop: r.stopMessage,
+        prefill: r.prefillTokensPerS,
+        decode: r.decodeTokensPerS,
+      });
+    } else if (m.type === 'stop') {
+      abort?.abort();
+    } else if (m.type === 'inspect') {
+      const ids = phi.encode(m.prompt).slice(-phi.model.state.maxBatch);
+      const r = inspect(phi.model, ids, m.layer, m.head);
+      // top next-token candidates with their probabilities
+      const V = r.logits.length;
+      let max = -Infinity;
+      for (let i = 0; i < V; i++) max = Math.max(max, r.logits[i]);
+      let sum = 0;
+      for (let i = 0; i < V; i++) sum += Math.exp(r.logits[i] - max);
+      const top = [...r.logits.keys()].sort((a, b) => r.logits[b] - r.logits[a]).slice(0, 10);
+      send('inspection', {
+        tokens: ids.map((id) => phi.decode([id])),
+        attention: r.attention,
+        candidates: top.map((id) => ({
+          id,
+          text: phi.decode([id]),
+          p: Math.exp(r.logits[id] - max) / sum,
+        })),
+      });
+    }
+  } catch (e) {
+    send('error', { message: String(e?.message ?? e) });
+  }
+};

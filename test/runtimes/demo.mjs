@@ -1,0 +1,74 @@
+// The demo page in headless Chromium: load the tiny fixture by URL, generate from the Code
+// example, and check that the streamed text equals what Node produces; then open the
+// "what the model did" view. Screenshots: test/runtimes/demo.png, demo-inside.png.
+import { chromium } from 'playwright-core';
+import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+import { startServer } from '../../demo/server.mjs';
+import { loadPhi } from '../../dist/src/node/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixture = path.join(here, '..', 'fixtures', 'tiny-phi-f16');
+const prompt = 'def print_prime(n):\n   """\n   Print all primes between 1 and n\n   """';
+const node = await loadPhi(fixture);
+const want = await node.complete(prompt, {
+  maxNewTokens: 20,
+  temperature: 0,
+  stop: ['\ndef ', '\nclass ', '\nif __name__'],
+});
+node.close();
+
+const server = await startServer(0);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+  ],
+});
+let result;
+try {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.fill('#url', '/test/fixtures/tiny-phi-f16');
+  await page.click('#load-url');
+  await page.waitForFunction(() => window.demo.loaded || window.demo.error, null, {
+    timeout: 60_000,
+  });
+  await page.click('[data-example=code]');
+  await page.fill('#max', '20');
+  await page.click('#generate');
+  await page.waitForFunction(() => window.demo.ids || window.demo.error, null, { timeout: 60_000 });
+  const got = await page.evaluate(() => ({
+    text: window.demo.text,
+    ids: window.demo.ids,
+    error: window.demo.error,
+  }));
+  const status = await page.textContent('#model-status');
+  await page.screenshot({ path: path.join(here, 'demo.png') });
+  await page.click('#tab-inside');
+  await page.selectOption('#layer', '1');
+  await page.click('#inspect');
+  await page.waitForFunction(() => window.demo.inspected, null, { timeout: 60_000 });
+  await page.screenshot({ path: path.join(here, 'demo-inside.png') });
+  const ok =
+    !got.error && got.text === want.text && JSON.stringify(got.ids) === JSON.stringify(want.ids);
+  result = {
+    runtime: 'chromium demo page',
+    ok,
+    status,
+    page_text: got.text,
+    node_text: want.text,
+    error: got.error,
+  };
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result?.ok ? 0 : 1);
