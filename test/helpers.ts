@@ -2,6 +2,10 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readWasm, spawnWorker } from '../src/node/wasm.js';
+
+/** The Node adapters, for tests that load through the portable core (loadPhiFrom). */
+export const NODE = { wasm: { readWasm, spawnWorker } };
 
 // compiled to dist/test/helpers.js; the repo root is two levels up
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -8,7 +8,7 @@ import { parseConfig } from '../src/model/config.js';
 import { loadPhi } from '../src/node/index.js';
 import { openSafetensors, writeSafetensors, type DType } from '../src/weights/safetensors.js';
 import { bufferSource } from '../src/io/source.js';
-import { fixture, maxAbsDiff, reference } from './helpers.js';
+import { NODE, fixture, maxAbsDiff, reference } from './helpers.js';
 
 const enc = new TextEncoder();
 
@@ -205,7 +205,7 @@ describe('checkpoint loading', () => {
     ts.delete('model.layers.1.mlp.fc2.bias');
     const bytes = writeSafetensors([...ts].map(([name, v]) => ({ name, ...v })));
     const m = memoryFiles('mem', { ...files('tiny-phi-f32'), 'model.safetensors': bytes });
-    await expect(loadPhiFrom(m)).rejects.toThrow(
+    await expect(loadPhiFrom(m, NODE)).rejects.toThrow(
       /mem: missing tensor "model\.layers\.1\.mlp\.fc2\.bias"/,
     );
   });
@@ -215,7 +215,7 @@ describe('checkpoint loading', () => {
     ts.set('model.layers.0.mlp.fc1.weight', { ...fc1, shape: [128, 128] });
     const bytes = writeSafetensors([...ts].map(([name, v]) => ({ name, ...v })));
     const m = memoryFiles('mem', { ...files('tiny-phi-f32'), 'model.safetensors': bytes });
-    await expect(loadPhiFrom(m)).rejects.toThrow(
+    await expect(loadPhiFrom(m, NODE)).rejects.toThrow(
       /tensor "model\.layers\.0\.mlp\.fc1\.weight" has shape \[128, 128\], expected \[256, 64\]/,
     );
   });
@@ -225,7 +225,7 @@ describe('checkpoint loading', () => {
       ...files('tiny-phi-f32'),
       'config.json': JSON.stringify({ ...cfg, intermediate_size: 512 }),
     });
-    await expect(loadPhiFrom(m)).rejects.toThrow(
+    await expect(loadPhiFrom(m, NODE)).rejects.toThrow(
       /fc1\.weight" has shape \[256, 64\], expected \[512, 64\]/,
     );
   });
@@ -259,7 +259,7 @@ describe('checkpoint loading', () => {
       ...files('tiny-phi-f32'),
       'model.safetensors': writeSafetensors(uniq),
     });
-    const [oldPhi, newPhi] = [await loadPhiFrom(m), await loadPhi(fixture('tiny-phi-f32'))];
+    const [oldPhi, newPhi] = [await loadPhiFrom(m, NODE), await loadPhi(fixture('tiny-phi-f32'))];
     expect(maxAbsDiff(oldPhi.logits(ids), newPhi.logits(ids))).toBe(0);
   });
   test('a sharded checkpoint (model.safetensors.index.json) loads to identical logits', async () => {
@@ -277,7 +277,7 @@ describe('checkpoint loading', () => {
       'model-00001-of-00002.safetensors': writeSafetensors(a),
       'model-00002-of-00002.safetensors': writeSafetensors(b),
     });
-    const [sharded, single] = [await loadPhiFrom(m), await loadPhi(fixture('tiny-phi-f16'))];
+    const [sharded, single] = [await loadPhiFrom(m, NODE), await loadPhi(fixture('tiny-phi-f16'))];
     expect(maxAbsDiff(sharded.logits(ids), single.logits(ids))).toBe(0);
   });
   test('f16 weights stay f16 in memory; f32 -> f16 and f16 -> f32 conversions on load', async () => {
@@ -307,7 +307,7 @@ describe('checkpoint loading', () => {
       ...files('tiny-phi-f32'),
       'model.safetensors': writeSafetensors(ts),
     });
-    const phi = await loadPhiFrom(m);
+    const phi = await loadPhiFrom(m, NODE);
     expect(phi.model.weights.lm_head.weight.dtype).toBe('f32');
     const c = reference('tiny-phi-f32').cases[2];
     expect(

@@ -7,8 +7,8 @@ import type { SpawnWorker } from '../kernels/wasm/index.js';
 export const readWasm = async (file: string): Promise<Uint8Array<ArrayBuffer>> =>
   new Uint8Array(await readFile(new URL(`../../../build/${file}`, import.meta.url)));
 
-export const spawnWorker: SpawnWorker = (url, data) => {
-  const w = new Worker(url, { workerData: data });
+export const spawnWorker: SpawnWorker = (data) => {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
   w.unref(); // never keeps the process alive
   return w;
 };

@@ -40,15 +40,15 @@ export const F16_X_SCALE = 2 ** 112;
 
 async function defaultReadWasm(file: string): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL(`../../../../build/${file}`, import.meta.url);
-  if (
-    url.protocol === 'file:' &&
-    (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node
-  ) {
-    // Node's fetch does not read file: URLs (Deno's and browsers' do)
-    const fs = await import('node:fs/promises');
-    return new Uint8Array(await fs.readFile(url));
+  let r: Response;
+  try {
+    r = await fetch(url);
+  } catch (e) {
+    // Node's fetch does not read file: URLs (Deno's, Bun's and browsers' do)
+    throw new Error(
+      `cannot fetch ${url} (${(e as Error).message}); in Node use loadPhi from 'phi-wasm/node', or pass wasm.readWasm`,
+    );
   }
-  const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
 }
@@ -56,8 +56,8 @@ async function defaultReadWasm(file: string): Promise<Uint8Array<ArrayBuffer>> {
 function defaultSpawn(): SpawnWorker | undefined {
   const W = (globalThis as { Worker?: new (url: URL, o: object) => Worker }).Worker;
   if (!W) return undefined;
-  return (url, data) => {
-    const w = new W(url, { type: 'module' });
+  return (data) => {
+    const w = new W(new URL('./worker.js', import.meta.url), { type: 'module' });
     w.postMessage(data);
     return w;
   };

@@ -17,11 +17,11 @@ export const MSG = ARGS + NARGS; // byte offset MSG*4
 export const MSG_BYTES = 1024;
 export const CONTROL_BYTES = MSG * 4 + MSG_BYTES;
 
-/** What a runtime adapter gives us: start a worker running worker.js with `data`. */
+/** What a runtime adapter gives us: start a kernel worker (worker-loop.ts) with `data`. */
 export interface WorkerLike {
   terminate(): unknown;
 }
-export type SpawnWorker = (url: URL, data: WorkerData) => WorkerLike;
+export type SpawnWorker = (data: WorkerData) => WorkerLike;
 
 export interface WorkerData {
   module: WebAssembly.Module;
@@ -50,9 +50,8 @@ export class ThreadPool {
     this.nth = threads;
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     this.ctrl = new Int32Array(control);
-    const url = new URL('./worker.js', import.meta.url);
     for (let ith = 1; ith < threads; ith++) {
-      this.workers.push(spawn(url, { module, memory, control, ith, nth: threads }));
+      this.workers.push(spawn({ module, memory, control, ith, nth: threads }));
     }
   }
 
