@@ -3,12 +3,7 @@
 // q, out (T, H*Dh); kCache, vCache (maxPos, H*Dh); scores: this thread's scratch (>= pos0+T).
 // Differences from the TS twin: f32 sums over 4 lanes (the twin's are f64, sequential).
 import { softmax } from './softmax';
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
+import { hsum } from './simd';
 
 export function attention(
   out: usize, q: usize, kCache: usize, vCache: usize, T: i32, pos0: i32, H: i32, Dh: i32,

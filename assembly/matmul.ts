@@ -6,19 +6,7 @@
 //
 // Differences from the TS twin (results differ in the last bits): f32 accumulation in
 // 4-lane SIMD partial sums, combined at the end of the row; the TS twin sums in f64.
-
-// multiply-add: one fused instruction where relaxed SIMD exists, mul + add otherwise
-// (the relaxed build is chosen at run time by feature detection).
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
+import { hsum, madd } from './simd';
 
 // f16 -> f32 widening without the exponent re-bias. An f32 with the bits
 //   sign | 000 | h[14..0] | 13 zeros        equals   value(h) · 2^-112

@@ -5,17 +5,7 @@
 // Each block's integer dot product is four i32x4.dot_i16x8_s (pmaddwd: 8 products summed in
 // pairs per instruction), then one int -> float conversion and one multiply-add per block.
 // Differences from the TS twin: the per-block float sums are f32 over 4 lanes (twin: f64).
-
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-@inline function hsum(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
-  );
-}
+import { hsum, madd } from './simd';
 
 /** Σ over one block of 32: the q8 weights at w (32 int8) times the activations at x (32 int16). */
 @inline function dot_q8(w: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {

@@ -1,10 +1,9 @@
 // The demo page in headless Chromium: load the tiny fixture by URL, generate from the Code
 // example, and check that the streamed text equals what Node produces; then open the
 // "what the model did" view. Screenshots: test/runtimes/demo.png, demo-inside.png.
-import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
-import { startServer } from '../../demo/server.mjs';
+import { openChromium } from './chromium.mjs';
 import { loadPhi } from '../../dist/src/node/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,23 +17,12 @@ const want = await node.complete(prompt, {
 });
 node.close();
 
-const server = await startServer(0);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-  ],
-});
+const { browser, origin, close } = await openChromium();
 let result;
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.goto(`${origin}/`);
   await page.fill('#url', '/test/fixtures/tiny-phi-f16');
   await page.click('#load-url');
   await page.waitForFunction(() => window.demo.loaded || window.demo.error, null, {
@@ -67,8 +55,7 @@ try {
     error: got.error,
   };
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }
 console.log(JSON.stringify(result));
 process.exit(result?.ok ? 0 : 1);
