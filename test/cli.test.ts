@@ -1,7 +1,12 @@
 // The `phi` command as a user runs it: a subprocess, JSON contracts, exit codes.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { unescape } from '../src/cli/main.js';
 import { ROOT, fixture, maxAbsDiff, reference } from './helpers.js';
+
+test('--prompt and --stop escapes: \\n, \\t, \\\\, quotes', () => {
+  expect(unescape('a\\nb\\tc\\\\d\\"e\\x')).toBe('a\nb\tc\\d"e\\x');
+});
 
 const MODEL = fixture('tiny-phi-f32');
 function phi(args: string[], input?: string) {
@@ -50,6 +55,41 @@ describe('phi CLI', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout.length).toBeGreaterThan(1);
+  });
+
+  test('--stop ends the text there, with stop_reason "stop"', () => {
+    const full = phi([
+      'generate',
+      '--model',
+      MODEL,
+      '--ids',
+      c.input_ids.join(','),
+      '-n',
+      '20',
+      '--json',
+    ]);
+    const text = full.stdout
+      .trim()
+      .split('\n')
+      .slice(0, -1)
+      .map((l) => JSON.parse(l).text)
+      .join('');
+    const nl = text.indexOf('\n');
+    const stop = nl >= 0 ? text.slice(nl, nl + 2) : text.slice(3, 5);
+    const escaped = stop.replace(/\n/g, '\\n');
+    const r = phi([
+      'generate',
+      '--model',
+      MODEL,
+      '--ids',
+      c.input_ids.join(','),
+      '-n',
+      '20',
+      '--stop',
+      escaped,
+      '--json',
+    ]);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!).stop_reason).toBe('stop');
   });
 
   test('logits: last position, and every position with --all, match the reference', () => {

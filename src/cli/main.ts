@@ -29,7 +29,7 @@ common options:
   --context N        positions of KV cache to allocate (default: the model's context)
   --backend B        wasm (SIMD kernels, default) or js (the readable TypeScript kernels)
   --threads N        threads for the wasm backend (default: the number of cores)
-  --raw-prompt       take --prompt literally (by default \\n, \\t, \\\\ are unescaped)
+  --raw-prompt       take --prompt and --stop literally (by default \\n, \\t, \\\\ are unescaped)
 `;
 
 class UsageError extends Error {}
@@ -83,7 +83,7 @@ export function parseIds(raw: string): number[] {
   });
 }
 
-function unescape(s: string): string {
+export function unescape(s: string): string {
   return s.replace(/\\(n|t|r|\\|"|')/g, (_, c: string) =>
     c === 'n' ? '\n' : c === 't' ? '\t' : c === 'r' ? '\r' : c,
   );
@@ -141,7 +141,7 @@ async function generate(values: Values): Promise<void> {
     topP: number(values, 'top-p'),
     repetitionPenalty: number(values, 'repetition-penalty'),
     seed: number(values, 'seed', true),
-    stop: values.stop,
+    stop: values['raw-prompt'] ? values.stop : values.stop?.map(unescape),
   };
   const phi = await loadPhi(values.model ?? DEFAULT_MODEL_DIR, loadOptions(values));
   const abort = new AbortController();
