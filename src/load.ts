@@ -63,18 +63,18 @@ export function modelBytes(
   maxBatch: number,
 ): number {
   let bytes = 0;
-  for (const { info } of ck.entries.values()) {
+  for (const [name, { info }] of ck.entries) {
     const isMatrix = info.shape.length === 2;
-    const size = !isMatrix
-      ? 4
-      : dtype === 'auto'
-        ? info.dtype === 'F16'
-          ? 2
-          : 4
-        : dtype === 'f16'
-          ? 2
-          : 4;
-    bytes += numel(info.shape) * size + 64;
+    const stored = info.dtype === 'F16' ? 2 : 4;
+    // q8: 1 byte a weight + a 4-byte scale per 32; q4: half a byte + the same; the embedding
+    // keeps its stored dtype when the linear layers are quantized
+    const quantized = dtype === 'q8' || dtype === 'q4';
+    const embedding = /embed_tokens|wte/.test(name);
+    const perWeight =
+      quantized && embedding
+        ? stored
+        : { auto: stored, f16: 2, f32: 4, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[dtype];
+    bytes += numel(info.shape) * (isMatrix ? perWeight : 4) + 1024; // + padding to whole blocks
   }
   return bytes + runStateBytes(cfg, maxPositions, maxBatch);
 }

@@ -114,3 +114,21 @@ describe('phi quantize: saved quantized models load without re-quantizing', () =
     );
   });
 });
+
+test('memory estimates per dtype (what decides whether a model fits in wasm32)', async () => {
+  const { Checkpoint } = await import('../src/weights/load.js');
+  const { modelBytes } = await import('../src/load.js');
+  const { dirFiles } = await import('../src/node/files.js');
+  const { parseConfig } = await import('../src/model/config.js');
+  const { readFileSync } = await import('node:fs');
+  const ck = await Checkpoint.open(dirFiles(fixture('tiny-phi-f16')));
+  const cfg = parseConfig(readFileSync(fixture('tiny-phi-f16', 'config.json'), 'utf8'));
+  const est = (d: 'f32' | 'f16' | 'q8' | 'q4') => modelBytes(ck, cfg, d, 16, 4);
+  // linear weights: 2·(2·(4·64·64 + 2·64·256)) + 51200·64 (lm_head); embedding 51200·64
+  const linear = 2 * (4 * 64 * 64 + 2 * 64 * 256) + 51200 * 64;
+  const embedding = 51200 * 64;
+  expect(est('f32') - est('f16')).toBe(2 * (linear + embedding));
+  expect(est('f16') - est('q8')).toBe((2 - 1.125) * linear); // the embedding stays f16
+  expect(est('q8') - est('q4')).toBe(0.5 * linear);
+  await ck.close();
+});
