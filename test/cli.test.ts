@@ -46,6 +46,8 @@ describe('phi CLI', () => {
     expect(last.ids).toEqual(c.greedy.new_tokens); // no EOS in the reference continuation
     expect(last.prefill_tokens_per_s).toBeGreaterThan(0);
     expect(last.decode_tokens_per_s).toBeGreaterThan(0);
+    expect(last.stop_reason).toBe('length');
+    expect(last.backend).toMatch(/^wasm-/);
     expect(r.stderr).toMatch(/prefill .* tokens\/s.*decode .* tokens\/s/);
   });
 

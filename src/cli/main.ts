@@ -161,6 +161,7 @@ async function generate(values: Values): Promise<void> {
         decode_tokens_per_s: r.decodeTokensPerS,
         prompt_tokens: r.promptTokens,
         stop_reason: r.stopReason,
+        backend: phi.model.kernels.name,
       }) + '\n',
     );
   } else process.stdout.write('\n');
@@ -168,7 +169,8 @@ async function generate(values: Values): Promise<void> {
   if (r.stopReason === 'context') process.stderr.write(`phi: stopped: ${r.stopMessage}\n`);
   process.stderr.write(
     `prompt ${r.promptTokens} tokens, prefill ${r.prefillTokensPerS.toFixed(2)} tokens/s; ` +
-      `generated ${r.ids.length} tokens, decode ${r.decodeTokensPerS.toFixed(2)} tokens/s; stop: ${r.stopMessage}\n`,
+      `generated ${r.ids.length} tokens, decode ${r.decodeTokensPerS.toFixed(2)} tokens/s; stop: ${r.stopMessage}; ` +
+      `${phi.model.kernels.name}\n`,
   );
 }
 
