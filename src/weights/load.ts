@@ -319,29 +319,23 @@ async function readInto(
   progress: (bytes: number) => void,
 ): Promise<void> {
   const { info, file } = e;
-  const src = file.source;
   const n = numel(info.shape);
   const direct =
     (info.dtype === 'F32' && dst.dtype === 'f32') || (info.dtype === 'F16' && dst.dtype === 'f16');
   if (direct) {
     // Same representation: bytes go straight into the destination (little-endian hosts).
-    await src.read(info.offset, new Uint8Array(dst.data.buffer, dst.data.byteOffset, info.byteLength));
+    await file.source.read(info.offset, new Uint8Array(dst.data.buffer, dst.data.byteOffset, info.byteLength));
     progress(info.byteLength);
     return;
   }
-  const inSize = info.dtype === 'F32' ? 4 : 2;
-  for (let start = 0; start < n; start += CHUNK_ELEMENTS) {
-    const count = Math.min(CHUNK_ELEMENTS, n - start);
-    const raw = new Uint8Array(count * inSize);
-    await src.read(info.offset + start * inSize, raw);
-    const values =
-      info.dtype === 'F32'
-        ? new Float32Array(raw.buffer)
-        : Float32Array.from(new Uint16Array(raw.buffer), info.dtype === 'F16' ? f16ToF32 : bf16ToF32);
-    if (dst.dtype === 'f32') dst.data.set(values, start);
-    else for (let i = 0; i < count; i++) dst.data[start + i] = f32ToF16(values[i]);
-    progress(raw.length);
-  }
+  if (n === 0) return;
+  // convert through readRowsF32's bounded slabs, viewing the tensor as (rows, last dim)
+  const cols = info.shape[info.shape.length - 1] ?? 1;
+  await readRowsF32(e, n / cols, cols, progress, (slab, row0) => {
+    const start = row0 * cols;
+    if (dst.dtype === 'f32') dst.data.set(slab, start);
+    else for (let i = 0; i < slab.length; i++) dst.data[start + i] = f32ToF16(slab[i]);
+  });
 }
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {

@@ -1,30 +1,36 @@
 // The functions assembly/index.ts exports, with pointers as plain numbers (byte offsets into
 // the shared memory), and how a thread splits each of them.
 
+/** Output rows [row0, row1) of W (d,n) @ x (T,n) + b; pointers are byte offsets. */
+type Matmul = (
+  out: number,
+  x: number,
+  w: number,
+  bias: number,
+  T: number,
+  n: number,
+  d: number,
+  row0: number,
+  row1: number,
+) => void;
+/** The same for q8/q4 weights: xq, xs the quantized activations, nb blocks a row. */
+type MatmulQuantized = (
+  out: number,
+  xq: number,
+  xs: number,
+  w: number,
+  bias: number,
+  T: number,
+  nb: number,
+  d: number,
+  row0: number,
+  row1: number,
+) => void;
+
 export interface KernelExports {
   heap_base(): number;
-  matmul_f32(
-    out: number,
-    x: number,
-    w: number,
-    bias: number,
-    T: number,
-    n: number,
-    d: number,
-    row0: number,
-    row1: number,
-  ): void;
-  matmul_f16(
-    out: number,
-    xs: number,
-    w: number,
-    bias: number,
-    T: number,
-    n: number,
-    d: number,
-    row0: number,
-    row1: number,
-  ): void;
+  matmul_f32: Matmul;
+  matmul_f16: Matmul; // x is the activations times 2^112 (assembly/matmul.ts)
   attention(
     out: number,
     q: number,
@@ -42,30 +48,8 @@ export interface KernelExports {
   softmax(x: number, len: number): void;
   gelu_new(x: number, from: number, to: number): void;
   stream_sum(ptr: number, bytes: number): number;
-  matmul_q8(
-    out: number,
-    xq: number,
-    xs: number,
-    w: number,
-    bias: number,
-    T: number,
-    nb: number,
-    d: number,
-    row0: number,
-    row1: number,
-  ): void;
-  matmul_q4(
-    out: number,
-    xq: number,
-    xs: number,
-    w: number,
-    bias: number,
-    T: number,
-    nb: number,
-    d: number,
-    row0: number,
-    row1: number,
-  ): void;
+  matmul_q8: MatmulQuantized;
+  matmul_q4: MatmulQuantized;
 }
 
 export const OP = {
