@@ -3,7 +3,7 @@
 // appear about as often as in the real weights; a 1 Mi-value pool is drawn once and tiled.
 import { f32ToF16 } from '../src/kernels/ref/f16.js';
 import { allocQuantized, quantizeRows } from '../src/kernels/ref/quant.js';
-import type { Kernels, Weight, WeightDType } from '../src/kernels/types.js';
+import type { Kernels, QuantizedWeight, Weight, WeightDType } from '../src/kernels/types.js';
 import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
 import { PhiForCausalLM } from '../src/model/phi.js';
 import type { Linear, PhiWeights } from '../src/model/weights.js';
@@ -43,25 +43,30 @@ export function syntheticWeights(
     }
     return a;
   };
-  // quantized: the pool quantized once as one long row, tiled block-aligned
-  const quantPool = (q: 'q8' | 'q4') => {
-    // 4 rows (one interleaved group) of POOL / 4 values
-    const w = allocQuantized({ ...kernels, allocU8: (n) => new Uint8Array(n) }, q, 4, POOL / 4);
-    quantizeRows(pool, 4, POOL / 4, w, 0);
+  // quantized: the pool quantized once per row length as whole rows, tiled row-aligned
+  const quantPools = new Map<number, QuantizedWeight>();
+  const quantPool = (q: 'q8' | 'q4', cols: number) => {
+    let w = quantPools.get(cols);
+    if (!w) {
+      const rows = POOL / cols;
+      w = allocQuantized({ ...kernels, allocU8: (n) => new Uint8Array(n) }, q, rows, cols);
+      quantizeRows(pool, rows, cols, w, 0);
+      quantPools.set(cols, w);
+    }
     return w;
   };
-  const qpool = dtype === 'q8' || dtype === 'q4' ? quantPool(dtype) : null;
+  const quantized = dtype === 'q8' || dtype === 'q4' ? dtype : null;
   const tile = (dst: Uint8Array, src: Uint8Array) => {
     for (let i = 0; i < dst.length; i += src.length)
       dst.set(src.subarray(0, Math.min(src.length, dst.length - i)), i);
   };
   const matrix = (rows: number, cols: number, linear = true): Weight => {
-    if (qpool && linear) {
-      const w = allocQuantized(kernels, qpool.dtype, rows, cols);
-      tile(w.data, qpool.data); // whole records: POOL / 4 is a multiple of the block size
+    if (quantized && linear) {
+      const w = allocQuantized(kernels, quantized, rows, cols);
+      tile(w.data, quantPool(quantized, cols).data); // whole rows: cols divides POOL
       return w;
     }
-    return dtype === 'f16' || (qpool && !linear)
+    return dtype === 'f16' || (quantized && !linear)
       ? { dtype: 'f16', data: fill(kernels.allocU16(rows * cols)) as Uint16Array }
       : { dtype: 'f32', data: fill(kernels.allocF32(rows * cols)) as Float32Array };
   };

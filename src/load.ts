@@ -1,4 +1,5 @@
 // Loading a Phi from any ModelFiles (a directory in Node, URLs, in-memory buffers).
+import { quantizedBytes } from './kernels/ref/quant.js';
 import type { ModelFiles } from './io/source.js';
 import { createRefKernels } from './kernels/ref/index.js';
 import type { Kernels, WeightDType } from './kernels/types.js';
@@ -66,15 +67,17 @@ export function modelBytes(
   for (const [name, { info }] of ck.entries) {
     const isMatrix = info.shape.length === 2;
     const stored = info.dtype === 'F16' ? 2 : 4;
-    // q8: 1 byte a weight + a 4-byte scale per 32; q4: half a byte + the same; the embedding
-    // keeps its stored dtype when the linear layers are quantized
-    const quantized = dtype === 'q8' || dtype === 'q4';
     const embedding = /embed_tokens|wte/.test(name);
-    const perWeight =
-      quantized && embedding
-        ? stored
-        : { auto: stored, f16: 2, f32: 4, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[dtype];
-    bytes += numel(info.shape) * (isMatrix ? perWeight : 4) + 1024; // + padding to whole blocks
+    if (info.dtype === 'U8') {
+      bytes += numel(info.shape); // saved by phi quantize: already in the kernels' layout
+    } else if (isMatrix && (dtype === 'q8' || dtype === 'q4') && !embedding) {
+      // quantized as it loads (the embedding keeps its stored dtype)
+      bytes += quantizedBytes(dtype, info.shape[0], info.shape[1]);
+    } else {
+      const perWeight = { auto: stored, f16: 2, f32: 4, q8: stored, q4: stored }[dtype];
+      bytes += numel(info.shape) * (isMatrix ? perWeight : 4);
+    }
+    bytes += 1024; // alignment
   }
   return bytes + runStateBytes(cfg, maxPositions, maxBatch);
 }

@@ -61,7 +61,8 @@ describe.each(['q8', 'q4'] as const)('%s', (dtype) => {
     expect(w.lm_head.weight.dtype).toBe(dtype);
     expect(w.embed_tokens.dtype).toBe('f16');
     const bytes = w.layers[0].fc1.weight.data.byteLength;
-    expect(bytes).toBe(256 * 64 * (dtype === 'q8' ? 1 : 0.5) + 256 * 2 * 4); // values + a scale per 32
+    // a row of 64 weights is one record: 4 scales and 4 blocks of values, 2 of them padding
+    expect(bytes).toBe(256 * (4 * 4 + 4 * (dtype === 'q8' ? 32 : 16)));
     phi.close();
   });
 });
@@ -112,6 +113,20 @@ describe('phi quantize: saved quantized models load without re-quantizing', () =
     await expect(loadPhi(out, { dtype: dtype === 'q8' ? 'q4' : 'q8' })).rejects.toThrow(
       new RegExp(`is stored quantized as ${dtype}: load it with dtype ${dtype} \\(or auto\\)`),
     );
+    expect(json.__metadata__['phi_wasm.quant_layout']).toBe('2');
+
+    // a file of an earlier layout (no layout key) is refused, not read as garbage: same
+    // header length, the key's value blanked to spaces
+    const { writeFileSync } = await import('node:fs');
+    const bytes = readFileSync(path.join(out, 'model.safetensors'));
+    const len = Number(bytes.readBigUInt64LE(0));
+    const text = bytes.subarray(8, 8 + len).toString();
+    const patched = text.replace(',"phi_wasm.quant_layout":"2"', '');
+    bytes.write(patched + ' '.repeat(len - patched.length), 8);
+    writeFileSync(path.join(out, 'model.safetensors'), bytes);
+    await expect(loadPhi(out)).rejects.toThrow(
+      /is quantized in layout 1 \(phi_wasm\.quant_layout\); this phi-wasm reads layout 2: run phi quantize/,
+    );
   });
 });
 
@@ -128,7 +143,11 @@ test('memory estimates per dtype (what decides whether a model fits in wasm32)',
   const linear = 2 * (4 * 64 * 64 + 2 * 64 * 256) + 51200 * 64;
   const embedding = 51200 * 64;
   expect(est('f32') - est('f16')).toBe(2 * (linear + embedding));
-  expect(est('f16') - est('q8')).toBe((2 - 1.125) * linear); // the embedding stays f16
-  expect(est('q8') - est('q4')).toBe(0.5 * linear);
+  // quantized in records of 128 weights (4 scales + values, src/kernels/ref/quant.ts): per
+  // layer 4·64 + 256 rows of 64 (one record each, half padding) and 64 rows of 256 (two);
+  // lm_head 51200 rows of 64
+  const records = 2 * (4 * 64 + 256 + 64 * 2) + 51200;
+  expect(est('f16') - est('q8')).toBe(2 * linear - records * (16 + 128)); // the embedding stays f16
+  expect(est('q8') - est('q4')).toBe(records * 64);
   await ck.close();
 });

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Weight } from '../kernels/types.js';
 import type { Phi } from '../phi.js';
-import { QUANT_KEY } from '../weights/load.js';
+import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/load.js';
 import type { DType } from '../weights/safetensors.js';
 
 interface Out {
@@ -74,7 +74,9 @@ export async function saveModel(phi: Phi, sourceDir: string, outDir: string): Pr
 
   await mkdir(outDir, { recursive: true });
   // header, then each tensor straight from memory: no second copy of the model
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', [QUANT_KEY]: q } };
+  const header: Record<string, unknown> = {
+    __metadata__: { format: 'pt', [QUANT_KEY]: q, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT },
+  };
   let offset = 0;
   for (const t of tensors) {
     header[t.name] = {

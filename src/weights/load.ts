@@ -27,6 +27,12 @@ export interface LoadWeightsOptions {
 
 /** safetensors metadata key naming the quantization of U8 matrices ("q8" or "q4"). */
 export const QUANT_KEY = 'phi_wasm.quantization';
+/**
+ * safetensors metadata key for the version of the quantized layout (src/kernels/ref/quant.ts);
+ * files of another version are refused (quantize them again) rather than read wrongly.
+ */
+export const QUANT_LAYOUT_KEY = 'phi_wasm.quant_layout';
+export const QUANT_LAYOUT = '2';
 
 interface Entry {
   file: SafetensorsFile;
@@ -212,6 +218,12 @@ export async function loadWeights(
     const q = e.file.metadata[QUANT_KEY];
     if (q !== 'q8' && q !== 'q4') {
       throw new Error(`${where} is U8, but the file's metadata names no phi-wasm quantization (${QUANT_KEY})`);
+    }
+    const layout = e.file.metadata[QUANT_LAYOUT_KEY] ?? '1';
+    if (layout !== QUANT_LAYOUT) {
+      throw new Error(
+        `${where} is quantized in layout ${layout} (${QUANT_LAYOUT_KEY}); this phi-wasm reads layout ${QUANT_LAYOUT}: run phi quantize on the original checkpoint again`,
+      );
     }
     if (want !== 'auto' && want !== q) {
       throw new Error(`${where} is stored quantized as ${q}: load it with dtype ${q} (or auto), not ${want}`);

@@ -6,34 +6,44 @@
 // integer dot product per block, scaled once:
 //   out[t, i] = b[i] + Σ_blocks s_w[i, blk] · s_x[t, blk] · Σ_k q_w[i, k] · q_x[t, k]
 //
-// Layout, chosen so the kernels read one sequential stream: rows go in groups of 4 (the
-// wasm kernel computes 4 rows at once), and for each group, block by block, one record:
-//   [4 f32 scales, rows 0-3][rows 0-3 values: 4 x 32 int8 (q8) or 4 x 16 bytes (q4)]
-// q4 bytes: byte k of a row's block has q[k] + 8 in its low nibble, q[k + 16] + 8 in its high
-// nibble (ggml's q4_0 order). Storage is padded to whole groups and blocks with zeros.
-// (With the scales in a separate array, or rows as separate streams, 2 or 4 of which share
-// a 4 KiB page, the hardware prefetcher falls behind: measured 45% slower for q4.)
+// Layout: row-major, so any run of rows is itself a matrix (fused Wqkv splits into views).
+// A row is a run of records, one per 4 blocks (128 weights):
+//   [4 f32 scales, blocks 0-3][blocks 0-3 values: 4 x 32 int8 (q8) or 4 x 16 bytes (q4)]
+// so the scales of 4 blocks come in one vector load next to their values. Blocks are padded
+// to whole records with zeros.
+// q8 values: q[0..31] as int8, in order. q4 values: 8 little-endian 16-bit lanes; lane j
+// holds q[j] + 8 in bits 0-3, q[j+8] + 8 in bits 4-7, q[j+16] + 8 in bits 8-11 and q[j+24] + 8
+// in bits 12-15, so one shift and one mask give 8 weights in order, already 16 bits wide.
+//
+// Why rows and not the 4-row interleaved records this replaced: the kernel reads 4 rows far
+// apart (i, i+s, i+2s, i+3s), four long sequential streams, and the hardware prefetcher
+// keeps up with that; one stream (interleaved records) or 4 streams of adjacent rows, which
+// restart every few KiB, ran at half the memory bandwidth (measured in assembly/quant.ts).
 import type { Kernels, QuantizedWeight } from '../types.js';
 
 export const BLOCK = 32;
-/** Rows interleaved together; the wasm kernels compute this many rows at once. */
-export const GROUP = 4;
-
+/** Blocks in one record (one vector of scales). */
+export const RECORD_BLOCKS = 4;
 export const blocksOf = (n: number) => Math.ceil(n / BLOCK);
+/** Records in a row of n weights. */
+export const recordsOf = (n: number) => Math.ceil(blocksOf(n) / RECORD_BLOCKS);
 
-/** Bytes of one row's values in one block: 32 int8 or 32 nibbles. */
+/** Bytes of one block's values: 32 int8 or 32 nibbles. */
 export const valueBytes = (dtype: 'q8' | 'q4') => (dtype === 'q8' ? BLOCK : BLOCK / 2);
 
-/** Bytes of one record: a group's 4 scales and 4 rows of values for one block. */
-export const recordBytes = (dtype: 'q8' | 'q4') => 4 * GROUP + GROUP * valueBytes(dtype);
+/** Bytes of one record: 4 scales and 4 blocks of values. */
+export const recordBytes = (dtype: 'q8' | 'q4') => RECORD_BLOCKS * (4 + valueBytes(dtype));
+
+/** Bytes of one row of n weights. */
+export const rowBytes = (dtype: 'q8' | 'q4', n: number) => recordsOf(n) * recordBytes(dtype);
 
 /** Byte offset of the record holding block b of `row`. */
-export function recordOffset(dtype: 'q8' | 'q4', row: number, b: number, nb: number): number {
-  return (Math.floor(row / GROUP) * nb + b) * recordBytes(dtype);
+export function recordOffset(dtype: 'q8' | 'q4', row: number, b: number, n: number): number {
+  return row * rowBytes(dtype, n) + Math.floor(b / RECORD_BLOCKS) * recordBytes(dtype);
 }
 
 export function quantizedBytes(dtype: 'q8' | 'q4', rows: number, n: number): number {
-  return Math.ceil(rows / GROUP) * blocksOf(n) * recordBytes(dtype);
+  return rows * rowBytes(dtype, n);
 }
 
 /** Allocate a quantized (rows, n) matrix in the kernels' memory (zeroed). */
@@ -52,6 +62,11 @@ export function allocQuantized(
 const f32View = (w: QuantizedWeight) =>
   new Float32Array(w.data.buffer, w.data.byteOffset, w.data.byteLength >> 2);
 
+/** Byte offset of weight k's value in a block (q8), or of its 16-bit lane (q4). */
+const q4Lane = (k: number) => 2 * (k & 7);
+/** Bit position of weight k's nibble in its 16-bit lane (q4). */
+const q4Shift = (k: number) => 4 * (k >> 3);
+
 /** Quantize rows (rows, n) of f32 values into `w`, starting at row `row0`. */
 export function quantizeRows(
   src: Float32Array,
@@ -65,7 +80,6 @@ export function quantizeRows(
   const per = valueBytes(w.dtype);
   for (let r = 0; r < rows; r++) {
     const row = row0 + r;
-    const lane = row % GROUP;
     for (let b = 0; b < nb; b++) {
       const start = r * n + b * BLOCK;
       const len = Math.min(BLOCK, n - b * BLOCK);
@@ -80,59 +94,86 @@ export function quantizeRows(
       }
       const scale = w.dtype === 'q8' ? amax / 127 : extreme / -8;
       const inv = scale !== 0 ? 1 / scale : 0;
-      const rec = recordOffset(w.dtype, row, b, nb);
-      f32[(rec >> 2) + lane] = scale;
-      const values = rec + 4 * GROUP + lane * per;
+      const rec = recordOffset(w.dtype, row, b, n);
+      const slot = b % RECORD_BLOCKS;
+      f32[(rec >> 2) + slot] = scale;
+      const values = rec + 4 * RECORD_BLOCKS + slot * per;
       for (let k = 0; k < BLOCK; k++) {
         const v = k < len ? src[start + k] : 0;
         if (w.dtype === 'q8') {
           w.data[values + k] = Math.max(-127, Math.min(127, Math.round(v * inv))) & 0xff;
         } else {
           const q = Math.max(-8, Math.min(7, Math.round(v * inv))) + 8;
-          const byte = values + (k & 15);
-          w.data[byte] = k < 16 ? (w.data[byte] & 0xf0) | q : (w.data[byte] & 0x0f) | (q << 4);
+          const at = values + q4Lane(k);
+          const lane = w.data[at] | (w.data[at + 1] << 8) | (q << q4Shift(k));
+          w.data[at] = lane & 0xff;
+          w.data[at + 1] = lane >> 8;
         }
       }
     }
   }
 }
 
-/** Scale of block b of `row`. */
-export function blockScale(w: QuantizedWeight, nb: number, row: number, b: number): number {
-  return f32View(w)[(recordOffset(w.dtype, row, b, nb) >> 2) + (row % GROUP)];
+/** Scale of block b of `row` (n weights a row). */
+export function blockScale(w: QuantizedWeight, n: number, row: number, b: number): number {
+  return f32View(w)[(recordOffset(w.dtype, row, b, n) >> 2) + (b % RECORD_BLOCKS)];
 }
 
-/** q of weight (row, k). */
-export function weightQ(w: QuantizedWeight, nb: number, row: number, k: number): number {
+/** q of weight (row, k) (n weights a row). */
+export function weightQ(w: QuantizedWeight, n: number, row: number, k: number): number {
+  const b = Math.floor(k / BLOCK);
   const j = k % BLOCK;
   const values =
-    recordOffset(w.dtype, row, Math.floor(k / BLOCK), nb) +
-    4 * GROUP +
-    (row % GROUP) * valueBytes(w.dtype);
+    recordOffset(w.dtype, row, b, n) +
+    4 * RECORD_BLOCKS +
+    (b % RECORD_BLOCKS) * valueBytes(w.dtype);
   if (w.dtype === 'q8') return (w.data[values + j] << 24) >> 24; // as int8
-  const byte = w.data[values + (j & 15)];
-  return (j < 16 ? byte & 0x0f : byte >> 4) - 8;
+  const at = values + q4Lane(j);
+  return (((w.data[at] | (w.data[at + 1] << 8)) >> q4Shift(j)) & 0x0f) - 8;
 }
 
-/** Rows [row0, row0 + rows) of a quantized matrix, as a view (row0, rows: multiples of GROUP). */
+/** Row `row` of a quantized (.., n) matrix: its q values into q (n), block scales into scales (nb). */
+export function decodeRow(
+  w: QuantizedWeight,
+  n: number,
+  row: number,
+  q: Int32Array,
+  scales: Float64Array,
+): void {
+  const f32 = f32View(w);
+  const per = valueBytes(w.dtype);
+  for (let b = 0; b < blocksOf(n); b++) {
+    const rec = recordOffset(w.dtype, row, b, n);
+    const slot = b % RECORD_BLOCKS;
+    scales[b] = f32[(rec >> 2) + slot];
+    const values = rec + 4 * RECORD_BLOCKS + slot * per;
+    for (let j = 0; j < BLOCK && b * BLOCK + j < n; j++) {
+      if (w.dtype === 'q8') {
+        q[b * BLOCK + j] = (w.data[values + j] << 24) >> 24; // as int8
+      } else {
+        const at = values + q4Lane(j);
+        q[b * BLOCK + j] = (((w.data[at] | (w.data[at + 1] << 8)) >> q4Shift(j)) & 0x0f) - 8;
+      }
+    }
+  }
+}
+
+/** Rows [row0, row0 + rows) of a quantized (.., n) matrix, as a view. */
 export function quantizedRows(
   w: QuantizedWeight,
   n: number,
   row0: number,
   rows: number,
 ): QuantizedWeight {
-  if (row0 % GROUP || rows % GROUP)
-    throw new Error(`quantized row slices must start and end at multiples of ${GROUP}`);
-  const groupBytes = blocksOf(n) * recordBytes(w.dtype);
-  return {
-    dtype: w.dtype,
-    data: w.data.subarray((row0 / GROUP) * groupBytes, ((row0 + rows) / GROUP) * groupBytes),
-  };
+  const bytes = rowBytes(w.dtype, n);
+  return { dtype: w.dtype, data: w.data.subarray(row0 * bytes, (row0 + rows) * bytes) };
 }
 
 /**
- * Quantize activations x (T, n) to int8 per block: xq (T, nb·32) as int16 (pre-widened for
- * the SIMD dot product), xs (T, nb) scales. Padding positions get 0.
+ * Quantize activations x (T, n) to int8 per block, for rows of `recordsOf(n)` records: per
+ * token nbp = 4·recordsOf(n) blocks, the padding ones 0. xq (T, nbp·32): the values as int16
+ * (pre-widened for the SIMD dot product); xs (T, nbp): scales; xsum (T, nbp): the sum of each
+ * block's values (q4 stores q + 8: Σ (q + 8)·x - 8·Σ x is the dot product of q).
  */
 export function quantizeActivations(
   x: Float32Array,
@@ -140,19 +181,26 @@ export function quantizeActivations(
   n: number,
   xq: Int16Array,
   xs: Float32Array,
+  xsum: Int32Array,
 ): void {
-  const nb = blocksOf(n);
+  const nbp = recordsOf(n) * RECORD_BLOCKS;
   for (let t = 0; t < T; t++) {
-    for (let b = 0; b < nb; b++) {
+    for (let b = 0; b < nbp; b++) {
       const start = t * n + b * BLOCK;
-      const len = Math.min(BLOCK, n - b * BLOCK);
+      const len = Math.max(0, Math.min(BLOCK, n - b * BLOCK));
       let amax = 0;
       for (let k = 0; k < len; k++) amax = Math.max(amax, Math.abs(x[start + k]));
       const scale = amax / 127;
       const inv = scale !== 0 ? 1 / scale : 0;
-      xs[t * nb + b] = scale;
-      const out = t * nb * BLOCK + b * BLOCK;
-      for (let k = 0; k < BLOCK; k++) xq[out + k] = k < len ? Math.round(x[start + k] * inv) : 0;
+      xs[t * nbp + b] = scale;
+      const out = (t * nbp + b) * BLOCK;
+      let sum = 0;
+      for (let k = 0; k < BLOCK; k++) {
+        const q = k < len ? Math.round(x[start + k] * inv) : 0;
+        xq[out + k] = q;
+        sum += q;
+      }
+      xsum[t * nbp + b] = sum;
     }
   }
 }
@@ -168,30 +216,21 @@ export function matmulQuantized(
   d: number,
 ): void {
   const nb = blocksOf(n);
-  const xq = new Int16Array(T * nb * BLOCK);
-  const xs = new Float32Array(T * nb);
-  quantizeActivations(x, T, n, xq, xs);
-  const f32 = f32View(w);
-  const i8 = new Int8Array(w.data.buffer, w.data.byteOffset, w.data.length);
-  const per = valueBytes(w.dtype);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < d; i++) {
+  const nbp = recordsOf(n) * RECORD_BLOCKS;
+  const xq = new Int16Array(T * nbp * BLOCK);
+  const xs = new Float32Array(T * nbp);
+  quantizeActivations(x, T, n, xq, xs, new Int32Array(T * nbp));
+  const q = new Int32Array(n);
+  const scales = new Float64Array(nb);
+  for (let i = 0; i < d; i++) {
+    decodeRow(w, n, i, q, scales);
+    for (let t = 0; t < T; t++) {
       let sum = 0;
       for (let b = 0; b < nb; b++) {
-        const rec = recordOffset(w.dtype, i, b, nb);
-        const scale = f32[(rec >> 2) + (i % GROUP)];
-        const values = rec + 4 * GROUP + (i % GROUP) * per;
-        const xb = t * nb * BLOCK + b * BLOCK;
+        const xb = (t * nbp + b) * BLOCK;
         let dot = 0; // exact integer
-        if (w.dtype === 'q8') {
-          for (let k = 0; k < BLOCK; k++) dot += i8[values + k] * xq[xb + k];
-        } else {
-          for (let k = 0; k < 16; k++) {
-            const byte = w.data[values + k];
-            dot += ((byte & 0x0f) - 8) * xq[xb + k] + ((byte >> 4) - 8) * xq[xb + k + 16];
-          }
-        }
-        sum += scale * xs[t * nb + b] * dot;
+        for (let k = 0; k < BLOCK && b * BLOCK + k < n; k++) dot += q[b * BLOCK + k] * xq[xb + k];
+        sum += scales[b] * xs[t * nbp + b] * dot;
       }
       out[t * d + i] = sum + (bias ? bias[i] : 0);
     }

@@ -13,15 +13,16 @@ type Matmul = (
   row0: number,
   row1: number,
 ) => void;
-/** The same for q8/q4 weights: xq, xs the quantized activations, nb blocks a row. */
+/** The same for q8/q4 weights: xq, xs, xsum the quantized activations, nr records a row. */
 type MatmulQuantized = (
   out: number,
   xq: number,
   xs: number,
+  xsum: number,
   w: number,
   bias: number,
   T: number,
-  nb: number,
+  nr: number,
   d: number,
   row0: number,
   row1: number,
@@ -52,6 +53,9 @@ export interface KernelExports {
   matmul_q4: MatmulQuantized;
 }
 
+/** Rows in each of a quantized tile's 4 streams (assembly/quant.ts STREAM_ROWS). */
+export const STREAM_ROWS = 16;
+
 export const OP = {
   matmul_f32: 1,
   matmul_f16: 2,
@@ -72,7 +76,7 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
- *   matmul: out x w bias T n d         matmul_q8/q4: out xq xs w bias T nb d
+ *   matmul: out x w bias T n d         matmul_q8/q4: out xq xs xsum w bias T nr d
  *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  */
@@ -103,7 +107,8 @@ export function runShare(
     }
     case OP.matmul_q8:
     case OP.matmul_q4: {
-      const [r0, r1] = split(a[7], ith, nth, 4); // whole groups of 4 interleaved rows
+      // whole tiles of 4 streams (assembly/quant.ts)
+      const [r0, r1] = split(a[8], ith, nth, 4 * STREAM_ROWS);
       if (r0 < r1)
         (op === OP.matmul_q8 ? k.matmul_q8 : k.matmul_q4)(
           a[0],
@@ -114,6 +119,7 @@ export function runShare(
           a[5],
           a[6],
           a[7],
+          a[8],
           r0,
           r1,
         );

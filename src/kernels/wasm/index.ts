@@ -7,7 +7,7 @@
 // used when the runtime validates it. Threads need SharedArrayBuffer and a way to start
 // workers; without them the backend runs on the calling thread alone.
 import { f16Stats, scaleF16InPlace } from '../ref/f16.js';
-import { BLOCK, blocksOf, quantizeActivations } from '../ref/quant.js';
+import { BLOCK, RECORD_BLOCKS, quantizeActivations, recordsOf } from '../ref/quant.js';
 import { rotary } from '../ref/rotary.js';
 import { layernorm } from '../ref/layernorm.js';
 import type { Kernels, Weight } from '../types.js';
@@ -74,6 +74,7 @@ export class WasmKernels implements Kernels {
   private xs: Float32Array = new Float32Array(0);
   private xq: Int16Array = new Int16Array(0);
   private xqScales: Float32Array = new Float32Array(0);
+  private xqSums: Int32Array = new Int32Array(0);
   private scores: Float32Array = new Float32Array(0);
 
   constructor(
@@ -168,22 +169,26 @@ export class WasmKernels implements Kernels {
     const b = bias ? this.ptr(bias) : 0;
     if (w.dtype === 'q8' || w.dtype === 'q4') {
       // activations to int8 blocks (kept as int16 for the SIMD dot product), on this thread
-      const nb = blocksOf(n);
-      if (this.xq.length < T * nb * BLOCK) {
-        const bytes = this.allocU8(T * nb * BLOCK * 2);
-        this.xq = new Int16Array(bytes.buffer, bytes.byteOffset, T * nb * BLOCK);
-        this.xqScales = this.allocF32(T * nb);
+      const nr = recordsOf(n);
+      const blocks = T * nr * RECORD_BLOCKS;
+      if (this.xqScales.length < blocks) {
+        const bytes = this.allocU8(blocks * BLOCK * 2);
+        this.xq = new Int16Array(bytes.buffer, bytes.byteOffset, blocks * BLOCK);
+        this.xqScales = this.allocF32(blocks);
+        const sums = this.allocF32(blocks);
+        this.xqSums = new Int32Array(sums.buffer, sums.byteOffset, blocks);
       }
-      quantizeActivations(x, T, n, this.xq, this.xqScales);
+      quantizeActivations(x, T, n, this.xq, this.xqScales, this.xqSums);
       const op = w.dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4;
       this.pool.run(op, [
         this.ptr(out),
         this.ptr(this.xq),
         this.ptr(this.xqScales),
+        this.ptr(this.xqSums),
         this.ptr(w.data),
         b,
         T,
-        nb,
+        nr,
         d,
       ]);
       return;
