@@ -146,3 +146,46 @@ export function matmul_q4(
 ): void {
   matmul_q(true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
+
+/**
+ * Activations x (T, n) f32 to int8 blocks, tokens [t0, t1) (threads split tokens): per token
+ * nbp blocks (whole records, the padding ones 0), xq the values as int16, xs the scales, xsum
+ * the sums. The TS twin's arithmetic exactly (src/kernels/ref/quant.ts quantizeActivations):
+ * scale max|x| / 127 and the products in f64, rounded half up like Math.round, so both
+ * backends give the same integers.
+ */
+export function quantize_act(
+  x: usize, n: i32, nbp: i32, xq: usize, xs: usize, xsum: usize, t0: i32, t1: i32,
+): void {
+  for (let t = t0; t < t1; t++) {
+    const xt = x + (<usize>t * <usize>n << 2);
+    for (let b = 0; b < nbp; b++) {
+      const start = b << 5;
+      const len = max(0, min(32, n - start));
+      const xb = xt + (<usize>start << 2);
+      // max |x| over the block: 4 lanes at a time, then the rest
+      let m = f32x4.splat(0);
+      let k = 0;
+      for (; k + 4 <= len; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>k << 2))));
+      let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+      for (; k < len; k++) amax = max(amax, abs(load<f32>(xb + (<usize>k << 2))));
+      const scale: f64 = <f64>amax / 127;
+      const inv: f64 = scale != 0 ? 1 / scale : 0;
+      const i = <usize>t * <usize>nbp + <usize>b;
+      store<f32>(xs + (i << 2), <f32>scale);
+      const out = xq + (i << 6);
+      let sum = 0;
+      for (k = 0; k < 32; k++) {
+        let q = 0;
+        if (k < len) {
+          const v = <f64>load<f32>(xb + (<usize>k << 2)) * inv;
+          const r = Math.floor(v);
+          q = <i32>(v - r >= 0.5 ? r + 1 : r); // Math.round: ties up
+        }
+        store<i16>(out + (<usize>k << 1), <i16>q);
+        sum += q;
+      }
+      store<i32>(xsum + (i << 2), sum);
+    }
+  }
+}

@@ -9,8 +9,11 @@ import {
   weightQ,
   blockScale,
   blocksOf,
+  quantizeActivations,
+  recordsOf,
 } from '../../src/kernels/ref/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
+import { OP } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
 import { expectClose, xorshift } from '../helpers.js';
@@ -119,6 +122,48 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
       }
     });
   }
+
+  test('quantize_act: the same integers and scales as quantizeActivations, padding zero', () => {
+    const rand = xorshift(SEED + 8);
+    for (const T of [1, 2, 5]) {
+      for (const n of [...SIZES, 64, 129]) {
+        const x = fill(three.allocF32(T * n), rand, 3);
+        if (n > 3) {
+          // ties: with max |x| = 127 the scale is 1, and Math.round(2.5) = 3, Math.round(-2.5) = -2
+          x[0] = 127;
+          x[1] = 2.5;
+          x[2] = -2.5;
+        }
+        const nbp = recordsOf(n) * 4;
+        const want = {
+          xq: new Int16Array(T * nbp * 32),
+          xs: new Float32Array(T * nbp),
+          xsum: new Int32Array(T * nbp),
+        };
+        quantizeActivations(x, T, n, want.xq, want.xs, want.xsum);
+        const xq = three.allocU8(T * nbp * 64).fill(0xaa); // garbage: padding must be written
+        const xs = three.allocF32(T * nbp);
+        const xsum = three.allocF32(T * nbp);
+        three.pool.run(OP.quantize_act, [
+          x.byteOffset,
+          n,
+          nbp,
+          xq.byteOffset,
+          xs.byteOffset,
+          xsum.byteOffset,
+          T,
+        ]);
+        const where = `T=${T} n=${n}`;
+        expect([where, Array.from(new Int16Array(xq.buffer, xq.byteOffset, T * nbp * 32))]).toEqual(
+          [where, Array.from(want.xq)],
+        );
+        expect(Array.from(xs)).toEqual(Array.from(want.xs));
+        expect(Array.from(new Int32Array(xsum.buffer, xsum.byteOffset, T * nbp))).toEqual(
+          Array.from(want.xsum),
+        );
+      }
+    }
+  });
 
   test('quantization round trip: within half a step (q4: a step at the clamped +7 end), extremes exact', () => {
     const rand = xorshift(SEED + 7);

@@ -51,6 +51,17 @@ export interface KernelExports {
   stream_sum(ptr: number, bytes: number): number;
   matmul_q8: MatmulQuantized;
   matmul_q4: MatmulQuantized;
+  /** Activations to int8 blocks, tokens [t0, t1) (src/kernels/ref/quant.ts quantizeActivations). */
+  quantize_act(
+    x: number,
+    n: number,
+    nbp: number,
+    xq: number,
+    xs: number,
+    xsum: number,
+    t0: number,
+    t1: number,
+  ): void;
 }
 
 /** Rows in each of a quantized tile's 4 streams (assembly/quant.ts STREAM_ROWS). */
@@ -64,6 +75,7 @@ export const OP = {
   stream_sum: 5,
   matmul_q8: 6,
   matmul_q4: 7,
+  quantize_act: 8,
   exit: 99,
 } as const;
 
@@ -79,6 +91,7 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
  *   matmul: out x w bias T n d         matmul_q8/q4: out xq xs xsum w bias T nr d
  *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
+ *   quantize_act: x n nbp xq xs xsum T
  */
 export function runShare(
   k: KernelExports,
@@ -148,6 +161,11 @@ export function runShare(
     case OP.gelu_new: {
       const [i0, i1] = split(a[1], ith, nth, 4);
       if (i0 < i1) k.gelu_new(a[0], i0, i1);
+      return;
+    }
+    case OP.quantize_act: {
+      const [t0, t1] = split(a[6], ith, nth);
+      if (t0 < t1) k.quantize_act(a[0], a[1], a[2], a[3], a[4], a[5], t0, t1);
       return;
     }
     case OP.stream_sum: {

@@ -7,7 +7,7 @@
 // used when the runtime validates it. Threads need SharedArrayBuffer and a way to start
 // workers; without them the backend runs on the calling thread alone.
 import { f16Stats, scaleF16InPlace } from '../ref/f16.js';
-import { BLOCK, RECORD_BLOCKS, quantizeActivations, recordsOf } from '../ref/quant.js';
+import { BLOCK, RECORD_BLOCKS, recordsOf } from '../ref/quant.js';
 import { rotary } from '../ref/rotary.js';
 import { layernorm } from '../ref/layernorm.js';
 import type { Kernels, Weight } from '../types.js';
@@ -178,7 +178,22 @@ export class WasmKernels implements Kernels {
         const sums = this.allocF32(blocks);
         this.xqSums = new Int32Array(sums.buffer, sums.byteOffset, blocks);
       }
-      quantizeActivations(x, T, n, this.xq, this.xqScales, this.xqSums);
+      // (the twin's arithmetic exactly, in wasm; tokens split over the threads for prefill)
+      const args = [
+        this.ptr(x),
+        n,
+        nr * RECORD_BLOCKS,
+        this.ptr(this.xq),
+        this.ptr(this.xqScales),
+        this.ptr(this.xqSums),
+      ];
+      if (T === 1)
+        this.exports.quantize_act(
+          ...(args as [number, number, number, number, number, number]),
+          0,
+          1,
+        );
+      else this.pool.run(OP.quantize_act, [...args, T]);
       const op = w.dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4;
       this.pool.run(op, [
         this.ptr(out),
