@@ -34,25 +34,21 @@ const F16_MASK: i32 = 0x8fffe000;
   return v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
 }
 
-/** 4 weights starting at ptr (for the 4-token GEMM path). */
-@inline function widen4(ptr: usize): v128 {
-  return v128.and(i32x4.shl(v128.load16x4_s(ptr), 13), i32x4.splat(F16_MASK));
-}
-
 @inline function widen1(ptr: usize): f32 {
   return reinterpret<f32>((<i32>load<i16>(ptr) << 13) & F16_MASK);
 }
 
-/** f32 weights. */
-export function matmul_f32(
-  out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
+/**
+ * Tokens [0, T4) (T4 a multiple of 4), rows [row0, row1) of f32 weights, row i at
+ * w + (i - row0)·n·4: 4 tokens at a time, so each weight vector is loaded once for 4 tokens.
+ */
+// @ts-ignore: decorator
+@inline function gemm4_f32(
+  out: usize, x: usize, w: usize, bias: usize, T4: i32, n: i32, d: i32, row0: i32, row1: i32,
 ): void {
-  const n8 = n & ~7;
-  let t = 0;
-  // 4 tokens at a time: each weight vector is loaded once for 4 tokens
-  for (; t + 4 <= T; t += 4) {
+  for (let t = 0; t < T4; t += 4) {
     for (let i = row0; i < row1; i++) {
-      const wr = w + (<usize>i * <usize>n << 2);
+      const wr = w + (<usize>(i - row0) * <usize>n << 2);
       const x0 = x + (<usize>t * <usize>n << 2);
       const x1 = x0 + (<usize>n << 2);
       const x2 = x1 + (<usize>n << 2);
@@ -83,6 +79,28 @@ export function matmul_f32(
       store<f32>(out + (((<usize>t + 3) * <usize>d + <usize>i) << 2), s3 + b);
     }
   }
+}
+
+/** count f16 weights at src to f32 (times 2^-112, see above) at dst. */
+// @ts-ignore: decorator
+@inline function widen_rows(dst: usize, src: usize, count: i32): void {
+  let k = 0;
+  for (; k + 8 <= count; k += 8) {
+    const h = v128.load(src + (<usize>k << 1));
+    const lo = lo_halves(h), hi = hi_halves(h);
+    v128.store(dst + (<usize>k << 2), widen_lo(lo, hi));
+    v128.store(dst + (<usize>k << 2), widen_hi(lo, hi), 16);
+  }
+  for (; k < count; k++) store<f32>(dst + (<usize>k << 2), widen1(src + (<usize>k << 1)));
+}
+
+/** f32 weights. */
+export function matmul_f32(
+  out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
+): void {
+  const n8 = n & ~7;
+  let t = T & ~3;
+  gemm4_f32(out, x, w + (<usize>row0 * <usize>n << 2), bias, t, n, d, row0, row1);
   // remaining tokens one at a time (decode is T = 1): 4 rows at a time share the
   // activation loads; 8 weights of each row per step
   for (; t < T; t++) {
@@ -141,44 +159,29 @@ export function matmul_f32(
   }
 }
 
-/** f16 weights (raw u16 bits); xs = x · 2^112 (see widen4). */
+/** Rows a thread widens to f32 at a time for the prefill GEMM (its scratch: this x n f32). */
+export const WIDE_ROWS: i32 = 8;
+
+/**
+ * f16 weights (raw u16 bits); xs = x · 2^112 (see the top). scratch: WIDE_ROWS·n f32 of this
+ * thread's own, for prefill.
+ *
+ * Prefill (T >= 4) widens WIDE_ROWS rows at a time into scratch, once for all T tokens, and
+ * runs the f32 GEMM on them: the widening (5 operations per 8 weights) then costs nothing per
+ * token, and the inner loop is the f32 one, a multiply-add per 4 weights and token. Widening
+ * is exact, so the sums are the same, bit for bit, as widening in registers.
+ */
 export function matmul_f16(
   out: usize, xs: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
+  scratch: usize,
 ): void {
   const n8 = n & ~7;
-  let t = 0;
-  // 4 tokens at a time: each weight is loaded and widened once for 4 tokens
-  for (; t + 4 <= T; t += 4) {
-    for (let i = row0; i < row1; i++) {
-      const wr = w + (<usize>i * <usize>n << 1);
-      const x0 = xs + (<usize>t * <usize>n << 2);
-      const x1 = x0 + (<usize>n << 2);
-      const x2 = x1 + (<usize>n << 2);
-      const x3 = x2 + (<usize>n << 2);
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let j = 0;
-      for (; j + 4 <= n; j += 4) {
-        const o = <usize>j << 2;
-        const wv = widen4(wr + (<usize>j << 1));
-        a0 = madd(wv, v128.load(x0 + o), a0);
-        a1 = madd(wv, v128.load(x1 + o), a1);
-        a2 = madd(wv, v128.load(x2 + o), a2);
-        a3 = madd(wv, v128.load(x3 + o), a3);
-      }
-      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-      for (; j < n; j++) {
-        const o = <usize>j << 2;
-        const wj = widen1(wr + (<usize>j << 1));
-        s0 += wj * load<f32>(x0 + o);
-        s1 += wj * load<f32>(x1 + o);
-        s2 += wj * load<f32>(x2 + o);
-        s3 += wj * load<f32>(x3 + o);
-      }
-      const b: f32 = bias ? load<f32>(bias + (<usize>i << 2)) : 0;
-      store<f32>(out + ((<usize>t * <usize>d + <usize>i) << 2), s0 + b);
-      store<f32>(out + (((<usize>t + 1) * <usize>d + <usize>i) << 2), s1 + b);
-      store<f32>(out + (((<usize>t + 2) * <usize>d + <usize>i) << 2), s2 + b);
-      store<f32>(out + (((<usize>t + 3) * <usize>d + <usize>i) << 2), s3 + b);
+  let t = T & ~3;
+  if (t > 0) {
+    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+      const i1 = min(i0 + WIDE_ROWS, row1);
+      widen_rows(scratch, w + (<usize>i0 * <usize>n << 1), (i1 - i0) * n);
+      gemm4_f32(out, xs, scratch, bias, t, n, d, i0, i1);
     }
   }
   // remaining tokens one at a time (decode is T = 1): 4 rows at a time share the

@@ -3,6 +3,7 @@ import { quantizedBytes } from './kernels/ref/quant.js';
 import type { ModelFiles } from './io/source.js';
 import { createRefKernels } from './kernels/ref/index.js';
 import type { Kernels, WeightDType } from './kernels/types.js';
+import { WIDE_ROWS } from './kernels/wasm/exports.js';
 import { createWasmKernels, formatBytes, type WasmKernelsOptions } from './kernels/wasm/index.js';
 import { parseConfig, type PhiConfig } from './model/config.js';
 import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/phi.js';
@@ -93,9 +94,13 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
       const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions);
       const dtype = options.dtype ?? 'auto';
       const threads = options.threads ?? 1;
-      // activations scratch: f16 or quantized matmul inputs and one attention row per thread
+      // activations scratch: f16 or quantized matmul inputs, one attention row per thread, and
+      // the rows each thread widens for the f16 prefill GEMM
       const scratch =
-        8 * maxBatch * config.intermediateSize + 4 * threads * maxPositions + (1 << 20);
+        8 * maxBatch * config.intermediateSize +
+        4 * threads * maxPositions +
+        4 * threads * WIDE_ROWS * config.intermediateSize +
+        (1 << 20);
       const need = modelBytes(checkpoint, config, dtype, maxPositions, maxBatch) + scratch;
       if (need > 4 * 2 ** 30 - (1 << 20)) {
         const f16 = modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch) + scratch;

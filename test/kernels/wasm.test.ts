@@ -62,7 +62,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
   for (const dtype of ['f32', 'f16'] as const) {
     test(`matmul ${dtype}: T x n x d over awkward sizes, with and without bias`, () => {
       const rand = xorshift(SEED);
-      for (const T of [1, 3, 4, 5]) {
+      for (const T of [1, 3, 4, 5, 9]) {
         for (const n of SIZES) {
           for (const d of [1, 3, 17, 63]) {
             const w = weights(one, dtype, d, n, rand);
@@ -254,8 +254,14 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
   test('2 and 3 threads give bit-identical results to 1', () => {
     const rand = xorshift(SEED + 3);
     for (const k of [two, three]) {
-      for (const dtype of ['f32', 'f16'] as const) {
-        const [T, n, d] = [3, 67, 103];
+      // T = 9: two blocks of 4 tokens (the GEMM, f16 widening into per-thread scratch) + 1
+      for (const [dtype, T] of [
+        ['f32', 3],
+        ['f16', 3],
+        ['f32', 9],
+        ['f16', 9],
+      ] as const) {
+        const [n, d] = [67, 103];
         const w1 = weights(one, dtype, d, n, rand);
         const wk =
           dtype === 'f32' ? { dtype, data: k.allocF32(d * n) } : { dtype, data: k.allocU16(d * n) };

@@ -31,7 +31,8 @@ type MatmulQuantized = (
 export interface KernelExports {
   heap_base(): number;
   matmul_f32: Matmul;
-  matmul_f16: Matmul; // x is the activations times 2^112 (assembly/matmul.ts)
+  /** x is the activations times 2^112; scratch WIDE_ROWS·n f32 of the thread's own (assembly/matmul.ts) */
+  matmul_f16: (...args: [...Parameters<Matmul>, scratch: number]) => void;
   attention(
     out: number,
     q: number,
@@ -64,6 +65,9 @@ export interface KernelExports {
   ): void;
 }
 
+/** Rows a thread widens at a time in the f16 prefill GEMM (assembly/matmul.ts WIDE_ROWS). */
+export const WIDE_ROWS = 8;
+
 /** Rows in each of a quantized tile's 4 streams (assembly/quant.ts STREAM_ROWS). */
 export const STREAM_ROWS = 16;
 
@@ -88,7 +92,7 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
- *   matmul: out x w bias T n d         matmul_q8/q4: out xq xs xsum w bias T nr d
+ *   matmul: out x w bias T n d (f16: + scratch, scratchStride)         matmul_q8/q4: out xq xs xsum w bias T nr d
  *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  *   quantize_act: x n nbp xq xs xsum T
@@ -101,21 +105,15 @@ export function runShare(
   nth: number,
 ): void {
   switch (op) {
-    case OP.matmul_f32:
+    case OP.matmul_f32: {
+      const [r0, r1] = split(a[6], ith, nth, 2);
+      if (r0 < r1) k.matmul_f32(a[0], a[1], a[2], a[3], a[4], a[5], a[6], r0, r1);
+      return;
+    }
     case OP.matmul_f16: {
       const [r0, r1] = split(a[6], ith, nth, 2);
-      if (r0 < r1)
-        (op === OP.matmul_f32 ? k.matmul_f32 : k.matmul_f16)(
-          a[0],
-          a[1],
-          a[2],
-          a[3],
-          a[4],
-          a[5],
-          a[6],
-          r0,
-          r1,
-        );
+      const scratch = a[7] + ith * a[8];
+      if (r0 < r1) k.matmul_f16(a[0], a[1], a[2], a[3], a[4], a[5], a[6], r0, r1, scratch);
       return;
     }
     case OP.matmul_q8:

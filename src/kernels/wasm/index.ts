@@ -11,7 +11,7 @@ import { BLOCK, RECORD_BLOCKS, recordsOf } from '../ref/quant.js';
 import { rotary } from '../ref/rotary.js';
 import { layernorm } from '../ref/layernorm.js';
 import type { Kernels, Weight } from '../types.js';
-import { OP, type KernelExports } from './exports.js';
+import { OP, WIDE_ROWS, type KernelExports } from './exports.js';
 import { ThreadPool, type SpawnWorker } from './pool.js';
 
 export type { SpawnWorker, WorkerData, WorkerLike } from './pool.js';
@@ -75,6 +75,7 @@ export class WasmKernels implements Kernels {
   private xq: Int16Array = new Int16Array(0);
   private xqScales: Float32Array = new Float32Array(0);
   private xqSums: Int32Array = new Int32Array(0);
+  private wide: Float32Array = new Float32Array(0);
   private scores: Float32Array = new Float32Array(0);
 
   constructor(
@@ -216,7 +217,21 @@ export class WasmKernels implements Kernels {
     const xs = this.xs;
     const scale = F16_X_SCALE * 2 ** (w.log2Scale ?? 0);
     for (let i = 0; i < T * n; i++) xs[i] = x[i] * scale;
-    this.pool.run(OP.matmul_f16, [this.ptr(out), this.ptr(xs), this.ptr(w.data), b, T, n, d]);
+    // prefill widens rows into a scratch of each thread's own (assembly/matmul.ts)
+    const stride = T >= 4 ? WIDE_ROWS * n : 0;
+    if (this.wide.length < this.pool.nth * stride) this.wide = this.allocF32(this.pool.nth * stride);
+    const scratch = stride ? this.ptr(this.wide) : 0;
+    this.pool.run(OP.matmul_f16, [
+      this.ptr(out),
+      this.ptr(xs),
+      this.ptr(w.data),
+      b,
+      T,
+      n,
+      d,
+      scratch,
+      stride * 4,
+    ]);
   }
 
   attention(
