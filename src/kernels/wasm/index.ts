@@ -219,7 +219,8 @@ export class WasmKernels implements Kernels {
     for (let i = 0; i < T * n; i++) xs[i] = x[i] * scale;
     // prefill widens rows into a scratch of each thread's own (assembly/matmul.ts)
     const stride = T >= 4 ? WIDE_ROWS * n : 0;
-    if (this.wide.length < this.pool.nth * stride) this.wide = this.allocF32(this.pool.nth * stride);
+    if (this.wide.length < this.pool.nth * stride)
+      this.wide = this.allocF32(this.pool.nth * stride);
     const scratch = stride ? this.ptr(this.wide) : 0;
     this.pool.run(OP.matmul_f16, [
       this.ptr(out),
