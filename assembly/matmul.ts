@@ -81,6 +81,9 @@ const F16_MASK: i32 = 0x8fffe000;
   }
 }
 
+/** Rows a thread widens to f32 at a time for the prefill GEMM (its scratch: this x n f32). */
+export const WIDE_ROWS: i32 = 8;
+
 /** count f16 weights at src to f32 (times 2^-112, see above) at dst. */
 // @ts-ignore: decorator
 @inline function widen_rows(dst: usize, src: usize, count: i32): void {
@@ -100,7 +103,14 @@ export function matmul_f32(
 ): void {
   const n8 = n & ~7;
   let t = T & ~3;
-  gemm4_f32(out, x, w + (<usize>row0 * <usize>n << 2), bias, t, n, d, row0, row1);
+  // WIDE_ROWS rows at a time for all token blocks, so the rows stay in cache across tokens
+  // instead of streaming from memory once per 4 tokens
+  if (t > 0) {
+    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+      const i1 = min(i0 + WIDE_ROWS, row1);
+      gemm4_f32(out, x, w + (<usize>i0 * <usize>n << 2), bias, t, n, d, i0, i1);
+    }
+  }
   // remaining tokens one at a time (decode is T = 1): 4 rows at a time share the
   // activation loads; 8 weights of each row per step
   for (; t < T; t++) {
@@ -158,9 +168,6 @@ export function matmul_f32(
     }
   }
 }
-
-/** Rows a thread widens to f32 at a time for the prefill GEMM (its scratch: this x n f32). */
-export const WIDE_ROWS: i32 = 8;
 
 /**
  * f16 weights (raw u16 bits); xs = x · 2^112 (see the top). scratch: WIDE_ROWS·n f32 of this
