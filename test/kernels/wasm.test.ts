@@ -13,7 +13,7 @@ import {
   recordsOf,
 } from '../../src/kernels/ref/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
-import { OP } from '../../src/kernels/wasm/exports.js';
+import { OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
 import { expectClose, xorshift } from '../helpers.js';
@@ -122,6 +122,12 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
       }
     });
   }
+
+  test("the tiling constants the TypeScript side sizes scratch and splits by are the modules' own", () => {
+    // WIDE_ROWS sizes each thread's f16 prefill scratch: a smaller one here would overrun it
+    expect(one.exports.WIDE_ROWS.value).toBe(WIDE_ROWS);
+    expect(one.exports.STREAM_ROWS.value).toBe(STREAM_ROWS);
+  });
 
   test('quantize_act: the same integers and scales as quantizeActivations, padding zero', () => {
     const rand = xorshift(SEED + 8);

@@ -67,6 +67,21 @@ const q4Lane = (k: number) => 2 * (k & 7);
 /** Bit position of weight k's nibble in its 16-bit lane (q4). */
 const q4Shift = (k: number) => 4 * (k >> 3);
 
+/** Index, in the matrix's f32 view, of the scale of block b of `row`. */
+const scaleIndex = (dtype: 'q8' | 'q4', row: number, b: number, n: number) =>
+  (recordOffset(dtype, row, b, n) >> 2) + (b % RECORD_BLOCKS);
+
+/** Byte offset of the values of block b of `row`. */
+const valuesOffset = (dtype: 'q8' | 'q4', row: number, b: number, n: number) =>
+  recordOffset(dtype, row, b, n) + 4 * RECORD_BLOCKS + (b % RECORD_BLOCKS) * valueBytes(dtype);
+
+/** q of weight j of the block whose values start at byte `values`. */
+function readQ(w: QuantizedWeight, values: number, j: number): number {
+  if (w.dtype === 'q8') return (w.data[values + j] << 24) >> 24; // as int8
+  const at = values + q4Lane(j);
+  return (((w.data[at] | (w.data[at + 1] << 8)) >> q4Shift(j)) & 0x0f) - 8;
+}
+
 /** Quantize rows (rows, n) of f32 values into `w`, starting at row `row0`. */
 export function quantizeRows(
   src: Float32Array,
@@ -77,7 +92,6 @@ export function quantizeRows(
 ): void {
   const nb = blocksOf(n);
   const f32 = f32View(w);
-  const per = valueBytes(w.dtype);
   for (let r = 0; r < rows; r++) {
     const row = row0 + r;
     for (let b = 0; b < nb; b++) {
@@ -94,10 +108,8 @@ export function quantizeRows(
       }
       const scale = w.dtype === 'q8' ? amax / 127 : extreme / -8;
       const inv = scale !== 0 ? 1 / scale : 0;
-      const rec = recordOffset(w.dtype, row, b, n);
-      const slot = b % RECORD_BLOCKS;
-      f32[(rec >> 2) + slot] = scale;
-      const values = rec + 4 * RECORD_BLOCKS + slot * per;
+      f32[scaleIndex(w.dtype, row, b, n)] = scale;
+      const values = valuesOffset(w.dtype, row, b, n);
       for (let k = 0; k < BLOCK; k++) {
         const v = k < len ? src[start + k] : 0;
         if (w.dtype === 'q8') {
@@ -116,20 +128,12 @@ export function quantizeRows(
 
 /** Scale of block b of `row` (n weights a row). */
 export function blockScale(w: QuantizedWeight, n: number, row: number, b: number): number {
-  return f32View(w)[(recordOffset(w.dtype, row, b, n) >> 2) + (b % RECORD_BLOCKS)];
+  return f32View(w)[scaleIndex(w.dtype, row, b, n)];
 }
 
 /** q of weight (row, k) (n weights a row). */
 export function weightQ(w: QuantizedWeight, n: number, row: number, k: number): number {
-  const b = Math.floor(k / BLOCK);
-  const j = k % BLOCK;
-  const values =
-    recordOffset(w.dtype, row, b, n) +
-    4 * RECORD_BLOCKS +
-    (b % RECORD_BLOCKS) * valueBytes(w.dtype);
-  if (w.dtype === 'q8') return (w.data[values + j] << 24) >> 24; // as int8
-  const at = values + q4Lane(j);
-  return (((w.data[at] | (w.data[at + 1] << 8)) >> q4Shift(j)) & 0x0f) - 8;
+  return readQ(w, valuesOffset(w.dtype, row, Math.floor(k / BLOCK), n), k % BLOCK);
 }
 
 /** Row `row` of a quantized (.., n) matrix: its q values into q (n), block scales into scales (nb). */
@@ -141,20 +145,10 @@ export function decodeRow(
   scales: Float64Array,
 ): void {
   const f32 = f32View(w);
-  const per = valueBytes(w.dtype);
   for (let b = 0; b < blocksOf(n); b++) {
-    const rec = recordOffset(w.dtype, row, b, n);
-    const slot = b % RECORD_BLOCKS;
-    scales[b] = f32[(rec >> 2) + slot];
-    const values = rec + 4 * RECORD_BLOCKS + slot * per;
-    for (let j = 0; j < BLOCK && b * BLOCK + j < n; j++) {
-      if (w.dtype === 'q8') {
-        q[b * BLOCK + j] = (w.data[values + j] << 24) >> 24; // as int8
-      } else {
-        const at = values + q4Lane(j);
-        q[b * BLOCK + j] = (((w.data[at] | (w.data[at + 1] << 8)) >> q4Shift(j)) & 0x0f) - 8;
-      }
-    }
+    scales[b] = f32[scaleIndex(w.dtype, row, b, n)];
+    const values = valuesOffset(w.dtype, row, b, n);
+    for (let j = 0; j < BLOCK && b * BLOCK + j < n; j++) q[b * BLOCK + j] = readQ(w, values, j);
   }
 }
 

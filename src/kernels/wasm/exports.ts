@@ -30,6 +30,9 @@ type MatmulQuantized = (
 
 export interface KernelExports {
   heap_base(): number;
+  /** The module's own values of the constants below (a test checks they agree). */
+  WIDE_ROWS: WebAssembly.Global;
+  STREAM_ROWS: WebAssembly.Global;
   matmul_f32: Matmul;
   /** x is the activations times 2^112; scratch WIDE_ROWS·n f32 of the thread's own (assembly/matmul.ts) */
   matmul_f16: (...args: [...Parameters<Matmul>, scratch: number]) => void;

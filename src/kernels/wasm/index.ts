@@ -180,7 +180,7 @@ export class WasmKernels implements Kernels {
         this.xqSums = new Int32Array(sums.buffer, sums.byteOffset, blocks);
       }
       // (the twin's arithmetic exactly, in wasm; tokens split over the threads for prefill)
-      const args = [
+      const args: [number, number, number, number, number, number] = [
         this.ptr(x),
         n,
         nr * RECORD_BLOCKS,
@@ -188,12 +188,8 @@ export class WasmKernels implements Kernels {
         this.ptr(this.xqScales),
         this.ptr(this.xqSums),
       ];
-      if (T === 1)
-        this.exports.quantize_act(
-          ...(args as [number, number, number, number, number, number]),
-          0,
-          1,
-        );
+      // one token: on this thread, without waking the workers for nothing
+      if (T === 1) this.exports.quantize_act(...args, 0, 1);
       else this.pool.run(OP.quantize_act, [...args, T]);
       const op = w.dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4;
       this.pool.run(op, [
