@@ -9,7 +9,7 @@ import { f32ToF16 } from '../src/kernels/ref/f16.js';
 import { createRefKernels } from '../src/kernels/ref/index.js';
 import type { Kernels, Weight } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
-import { enableRelaxedSimd, readWasm, spawnWorker } from '../src/node/wasm.js';
+import { readWasm, spawnWorker } from '../src/node/wasm.js';
 
 const D = 8192; // output rows (fc1)
 const N = 2048; // inputs
@@ -41,7 +41,6 @@ function weight(k: Kernels, dtype: 'f16' | 'f32'): Weight {
 }
 
 async function main() {
-  enableRelaxedSimd(); // as loadPhi does: Node 20/21 get the fused multiply-add build too
   const ref = createRefKernels();
   const one = await createWasmKernels({ readWasm, reserveBytes: 1200 << 20 });
   const all = await createWasmKernels({

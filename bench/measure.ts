@@ -9,7 +9,7 @@ import { createWasmKernels } from '../src/kernels/wasm/index.js';
 import { PHI_1_5 } from '../src/model/config.js';
 import type { PhiForCausalLM } from '../src/model/phi.js';
 import { loadPhi } from '../src/node/index.js';
-import { enableRelaxedSimd, readWasm, spawnWorker } from '../src/node/wasm.js';
+import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { syntheticPhi, weightBytesPerToken } from './synthetic.js';
 
 export interface Measurement {
@@ -77,7 +77,6 @@ function measure(
 }
 
 async function main() {
-  enableRelaxedSimd(); // as loadPhi does: Node 20/21 get the fused multiply-add build too
   const { values } = parseArgs({
     options: {
       dtype: { type: 'string', default: 'f16' },

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
 import { PHI_1_5 } from '../src/model/config.js';
-import { enableRelaxedSimd, readWasm, spawnWorker } from '../src/node/wasm.js';
+import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { chart } from './chart.js';
 import type { ConfigResult } from './measure.js';
 import { weightBytesPerToken } from './synthetic.js';
@@ -75,7 +75,6 @@ async function bandwidth(threads: number): Promise<number> {
 }
 
 async function main() {
-  enableRelaxedSimd(); // as loadPhi does: Node 20/21 get the fused multiply-add build too
   const { values } = parseArgs({
     options: {
       json: { type: 'boolean' },

@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { loadPhiFrom, type LoadOptions } from '../load.js';
 import type { Phi } from '../phi.js';
 import { dirFiles } from './files.js';
-import { defaultThreads, enableRelaxedSimd, readWasm, spawnWorker } from './wasm.js';
+import { defaultThreads, readWasm, spawnWorker } from './wasm.js';
 
 export * from '../index.js';
 export { dirFiles, openFileSource } from './files.js';
-export { readWasm, spawnWorker, defaultThreads, enableRelaxedSimd } from './wasm.js';
+export { readWasm, spawnWorker, defaultThreads } from './wasm.js';
 
 export const DEFAULT_MODEL_DIR = 'weights/phi-1_5';
 
@@ -23,7 +23,6 @@ export async function loadPhi(
   options: LoadOptions = {},
 ): Promise<Phi> {
   if (!existsSync(dir)) throw new Error(missingModelMessage(dir));
-  if (options.backend !== 'js') enableRelaxedSimd();
   return loadPhiFrom(dirFiles(dir), {
     ...options,
     threads: options.threads ?? (options.backend === 'js' ? 1 : defaultThreads()),

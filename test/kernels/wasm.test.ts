@@ -349,11 +349,3 @@ describe('wasm backend failures are errors, not hangs', () => {
     );
   });
 });
-
-test('the Node adapter turns relaxed SIMD on where V8 has it behind a flag (Node 20, 21)', async () => {
-  const { enableRelaxedSimd } = await import('../../src/node/wasm.js');
-  enableRelaxedSimd();
-  const k = await createWasmKernels({ readWasm });
-  expect(k.flavor).toBe('relaxed');
-  k.close();
-});
