@@ -3,7 +3,6 @@
 export { matmul_f32, matmul_f16, WIDE_ROWS } from './matmul';
 export { matmul_q8, matmul_q4, quantize_act, STREAM_ROWS } from './quant';
 export { attention } from './attention';
-export { softmax } from './softmax';
 export { gelu_new } from './gelu';
 export { stream_sum } from './stream';
 

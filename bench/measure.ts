@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { WeightDType } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
 import { PHI_1_5 } from '../src/model/config.js';
-import type { PhiForCausalLM } from '../src/model/phi.js';
+import type { PhiForCausalLM } from '../src/model/causal_lm.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { syntheticPhi, weightBytesPerToken } from './synthetic.js';
@@ -49,18 +49,19 @@ function measure(
   runs: number,
 ): Measurement {
   const prompt = promptIds(prefill);
+  const cache = model.newCache();
   const prefillSeconds: number[] = [];
   const decodeSeconds: number[] = [];
   for (let r = 0; r < runs; r++) {
     let t = performance.now();
-    let logits = model.forward(prompt, 0);
+    let logits = model.forward(prompt, 0, cache);
     prefillSeconds.push((performance.now() - t) / 1000);
     if (decode > 0) {
       t = performance.now();
       for (let i = 0; i < decode; i++) {
         let next = 0;
         for (let v = 1; v < logits.length; v++) if (logits[v] > logits[next]) next = v; // greedy
-        logits = model.forward([next], prefill + i);
+        logits = model.forward([next], prefill + i, cache);
       }
       decodeSeconds.push((performance.now() - t) / 1000);
     }
@@ -115,12 +116,13 @@ async function main() {
   const k = model.kernels as { readBandwidth?: (b: Float32Array) => number };
   if (k.readBandwidth) {
     // stream the KV cache region (hundreds of MB, already resident) as the bandwidth probe
-    bandwidth = k.readBandwidth(model.state.keyCache) / 1e9;
+    bandwidth = k.readBandwidth(model.newCache().keys) / 1e9;
   }
 
   // warm-up: compile tiers, fault in pages, wake the workers
-  model.forward(promptIds(16), 0);
-  for (let i = 0; i < 4; i++) model.forward([i], 16 + i);
+  const warm = model.newCache();
+  model.forward(promptIds(16), 0, warm);
+  for (let i = 0; i < 4; i++) model.forward([i], 16 + i, warm);
 
   const measurements = prefills.map((p, i) =>
     measure(model, p, decodes[i] ?? decodes[0], runs[i] ?? runs[0]),

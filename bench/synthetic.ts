@@ -5,7 +5,7 @@ import { f32ToF16 } from '../src/kernels/ref/f16.js';
 import { allocQuantized, quantizeRows } from '../src/kernels/ref/quant.js';
 import type { Kernels, QuantizedWeight, Weight, WeightDType } from '../src/kernels/types.js';
 import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
-import { PhiForCausalLM } from '../src/model/phi.js';
+import { PhiForCausalLM } from '../src/model/causal_lm.js';
 import type { Linear, PhiWeights } from '../src/model/weights.js';
 
 const POOL = 1 << 20;

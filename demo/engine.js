@@ -5,6 +5,7 @@ import { inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/in
 
 let phi = null;
 let abort = null;
+let current = null; // the running generation
 
 const send = (type, data = {}) => postMessage({ type, ...data });
 
@@ -34,6 +35,7 @@ onmessage = async ({ data: m }) => {
     } else if (m.type === 'generate') {
       abort = new AbortController();
       const run = phi.generate(m.prompt, { ...m.options, signal: abort.signal });
+      current = run;
       const t0 = performance.now();
       let n = 0;
       for await (const p of run) {
@@ -55,8 +57,10 @@ onmessage = async ({ data: m }) => {
     } else if (m.type === 'stop') {
       abort?.abort();
     } else if (m.type === 'inspect') {
+      // the model has one slot: a running generation finishes first
+      await current?.result().catch(() => {});
       const ids = phi.encode(m.prompt).slice(-phi.model.state.maxBatch);
-      const r = inspect(phi.model, ids, m.layer, m.head);
+      const r = inspect(phi, ids, m.layer, m.head);
       // top next-token candidates with their probabilities
       const V = r.logits.length;
       let max = -Infinity;

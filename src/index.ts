@@ -1,16 +1,18 @@
 // phi-wasm: Phi-1.5 for any JavaScript runtime. This entry imports nothing Node-specific;
 // 'phi-wasm/node' adds loading from a directory.
 export { loadPhiFrom, loadTokenizer, modelBytes, type LoadOptions, type Backend } from './load.js';
+export { Phi } from './engine.js';
 export {
-  Phi,
   Generation,
   type GenerateOptions,
   type GenerationResult,
   type TokenPiece,
+  type TokenLogprob,
   type Prompt,
   type StopReason,
-} from './phi.js';
-export { PhiForCausalLM, type PhiOptions } from './model/phi.js';
+} from './generation.js';
+export { PhiForCausalLM, type PhiOptions, type Segment } from './model/causal_lm.js';
+export { KVCache } from './model/kv_cache.js';
 export { parseConfig, PHI_1_5, type PhiConfig } from './model/config.js';
 export { Sampler, argmax, type SamplingOptions } from './sample.js';
 export { PhiTokenizer } from './tokenizer/tokenizer.js';

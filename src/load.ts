@@ -6,9 +6,10 @@ import type { Kernels, WeightDType } from './kernels/types.js';
 import { WIDE_ROWS } from './kernels/wasm/exports.js';
 import { createWasmKernels, formatBytes, type WasmKernelsOptions } from './kernels/wasm/index.js';
 import { parseConfig, type PhiConfig } from './model/config.js';
-import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/phi.js';
-import { runStateBytes } from './model/state.js';
-import { Phi } from './phi.js';
+import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
+import { KVCache } from './model/kv_cache.js';
+import { runStateLayout } from './model/state.js';
+import { Phi } from './engine.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
 import { Checkpoint, loadWeights, type LoadWeightsOptions } from './weights/load.js';
 import { numel } from './weights/safetensors.js';
@@ -28,6 +29,8 @@ export interface LoadOptions extends LoadWeightsOptions {
   maxPositions?: number;
   /** Most tokens per forward step during prefill (default 64). */
   maxBatch?: number;
+  /** Requests served at the same time, each with a KV cache of its own (default 1). */
+  parallel?: number;
 }
 
 async function readJson(files: ModelFiles, file: string): Promise<Record<string, unknown>> {
@@ -63,6 +66,7 @@ export function modelBytes(
   dtype: WeightDType | 'auto',
   maxPositions: number,
   maxBatch: number,
+  parallel = 1,
 ): number {
   let bytes = 0;
   for (const [name, { info }] of ck.entries) {
@@ -80,7 +84,8 @@ export function modelBytes(
     }
     bytes += 1024; // alignment
   }
-  return bytes + runStateBytes(cfg, maxPositions, maxBatch);
+  const state = runStateLayout(cfg, maxPositions, maxBatch).reduce((n, [, len]) => n + 4 * len, 0);
+  return bytes + state + parallel * KVCache.bytes(cfg, maxPositions);
 }
 
 export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}): Promise<Phi> {
@@ -101,9 +106,12 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
         4 * threads * maxPositions +
         4 * threads * WIDE_ROWS * config.intermediateSize +
         (1 << 20);
-      const need = modelBytes(checkpoint, config, dtype, maxPositions, maxBatch) + scratch;
+      const parallel = options.parallel ?? 1;
+      const need =
+        modelBytes(checkpoint, config, dtype, maxPositions, maxBatch, parallel) + scratch;
       if (need > 4 * 2 ** 30 - (1 << 20)) {
-        const f16 = modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch) + scratch;
+        const f16 =
+          modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch, parallel) + scratch;
         throw new Error(
           `this model needs ${formatBytes(need)} as ${dtype === 'auto' ? 'stored' : dtype}, more than the 4 GiB of wasm32 memory` +
             (dtype !== 'f16' && f16 < 4 * 2 ** 30
@@ -118,7 +126,8 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
     try {
       const weights = await loadWeights(checkpoint, config, kernels, options);
       const model = new PhiForCausalLM(config, weights, kernels, options);
-      return new Phi(model, await loadTokenizer(files), await eosFromGenerationConfig(files));
+      const tokenizer = await loadTokenizer(files);
+      return new Phi(model, tokenizer, await eosFromGenerationConfig(files), options.parallel);
     } catch (e) {
       kernels.close?.();
       throw e;

@@ -1,6 +1,6 @@
 // Generation: sampling options, stop conditions, streaming, and the errors users hit.
 import { loadPhi } from '../src/node/index.js';
-import { Phi } from '../src/phi.js';
+import { Phi } from '../src/engine.js';
 import { Sampler, argmax } from '../src/sample.js';
 import { fixture, reference } from './helpers.js';
 

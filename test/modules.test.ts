@@ -1,14 +1,13 @@
 // Each model module against the reference's layer-0 intermediates (tiny-phi-f32, rand_len7):
 // the llm.c check_tensor idea, one concept at a time, so a failure points at the module.
 import { createRefKernels } from '../src/kernels/ref/index.js';
-import { softmax } from '../src/kernels/ref/softmax.js';
 import { attention } from '../src/model/attention.js';
 import { block } from '../src/model/block.js';
 import { embedding } from '../src/model/embedding.js';
 import { layernorm } from '../src/model/layernorm.js';
 import { mlp } from '../src/model/mlp.js';
 import { loadPhi } from '../src/node/index.js';
-import type { Phi } from '../src/phi.js';
+import type { Phi } from '../src/engine.js';
 import { fixture, maxAbsDiff, reference } from './helpers.js';
 
 interface Debug {
@@ -27,7 +26,7 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
   test('embedding, layernorm, attention (rotary, probs, heads, dense), mlp, residual', () => {
     const kernels = createRefKernels();
     const cfg = phi.config;
-    const { hiddenSize: D, numHeads: H, headDim: Dh, intermediateSize: F } = cfg;
+    const { hiddenSize: D, numHeads: H, intermediateSize: F } = cfg;
     const w = phi.model.weights;
     const s = phi.model.state;
     const ids = debug.input_ids;
@@ -43,28 +42,16 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
     layernorm(s.xNorm, s.x, w.layers[0].input_layernorm, T, D, cfg.layerNormEps, kernels);
     check('ln_out', s.xNorm.subarray(0, T * D));
 
-    attention(s, w.layers[0], 0, T, 0, cfg, kernels);
+    const rows = [{ cache: phi.model.newCache(), pos0: 0, row0: 0, T }];
+    s.probeLayer = 0; // attention records its probabilities: (H, T, T)
+    attention(s, w.layers[0], 0, T, rows, cfg, kernels);
+    s.probeLayer = -1;
+    check('attn_probs', s.attnProbs.subarray(0, H * T * T));
     check('q_rot', s.q.subarray(0, T * D));
     check('k_rot', s.k.subarray(0, T * D));
     check('v', s.v.subarray(0, T * D));
     check('attn_out_pre_dense', s.attnHeads.subarray(0, T * D));
     check('attn_out', s.attnOut.subarray(0, T * D));
-
-    // attention probabilities, recomputed from the rotated q and k: (H, T, T), causal
-    const probs: number[] = [];
-    for (let h = 0; h < H; h++) {
-      for (let t = 0; t < T; t++) {
-        const row = new Float32Array(T);
-        for (let j = 0; j <= t; j++) {
-          let dot = 0;
-          for (let i = 0; i < Dh; i++) dot += s.q[t * D + h * Dh + i] * s.k[j * D + h * Dh + i];
-          row[j] = dot / Math.sqrt(Dh);
-        }
-        softmax(row, t + 1);
-        probs.push(...row);
-      }
-    }
-    check('attn_probs', probs);
 
     const fc1 = new Float32Array(T * F);
     kernels.matmul(fc1, s.xNorm, w.layers[0].fc1.weight, w.layers[0].fc1.bias, T, D, F);
@@ -76,7 +63,7 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
     embedding(s.x, w.embed_tokens, ids, D);
     const residual: number[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
-      block(s, w.layers[l], l, T, 0, cfg, kernels);
+      block(s, w.layers[l], l, T, [{ ...rows[0], cache: phi.model.newCache() }], cfg, kernels);
       residual.push(...s.x.subarray(0, T * D));
     }
     check('residual_after_layer', residual);
@@ -94,12 +81,12 @@ describe('inspect (the demo view for learners)', () => {
       const T = ids.length;
       const want = ref('attn_probs'); // (H, T, T)
       for (let h = 0; h < phi.config.numHeads; h++) {
-        const got = inspect(phi.model, ids, 0, h);
+        const got = inspect(phi, ids, 0, h);
         expect(maxAbsDiff(got.attention, want.slice(h * T * T, (h + 1) * T * T))).toBeLessThan(
           1e-5,
         );
       }
-      const last = inspect(phi.model, ids, 1, 2).logits;
+      const last = inspect(phi, ids, 1, 2).logits;
       expect(maxAbsDiff(last, phi.logits(ids))).toBeLessThan(1e-5);
       phi.close();
     }

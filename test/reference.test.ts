@@ -1,7 +1,7 @@
 // The model against the float64 reference: logits, per-position argmax, greedy continuations,
 // and KV-cached decoding against recomputation from scratch.
 import { loadPhi } from '../src/node/index.js';
-import type { Phi } from '../src/phi.js';
+import type { Phi } from '../src/engine.js';
 import { argmax } from '../src/sample.js';
 import { CHECKPOINTS, fixture, maxAbsDiff, reference } from './helpers.js';
 
@@ -49,12 +49,13 @@ describe.each(CHECKPOINTS)('%s', (name) => {
     const c = ref.cases.find((x) => x.name === 'rand_len33')!;
     const ids = [...c.input_ids, ...c.greedy.new_tokens.slice(0, 6)];
     const model = phi.model;
+    const [cache, fresh] = [model.newCache(), model.newCache()];
     // cached: prefill 33 tokens, then one token at a time
-    const cached: Float32Array[] = [model.forward(ids.slice(0, 33), 0).slice()];
-    for (let p = 33; p < ids.length; p++) cached.push(model.forward([ids[p]], p).slice());
+    const cached: Float32Array[] = [model.forward(ids.slice(0, 33), 0, cache).slice()];
+    for (let p = 33; p < ids.length; p++) cached.push(model.forward([ids[p]], p, cache).slice());
     // from scratch: the whole prefix each time
     for (let k = 0; k < cached.length; k++) {
-      const scratch = model.forward(ids.slice(0, 33 + k), 0);
+      const scratch = model.forward(ids.slice(0, 33 + k), 0, fresh);
       expect(maxAbsDiff(cached[k], scratch)).toBeLessThan(1e-5 * c.max_abs_logit_all_positions);
     }
   });

@@ -1,7 +1,7 @@
 // The wasm backend runs the whole model: every reference logit set and greedy continuation,
 // with 1 and 2 threads, and threaded logits are bit-identical to single-threaded ones.
 import { loadPhi } from '../src/node/index.js';
-import type { Phi } from '../src/phi.js';
+import type { Phi } from '../src/engine.js';
 import { CHECKPOINTS, fixture, maxAbsDiff, reference } from './helpers.js';
 
 describe.each(CHECKPOINTS)('%s on the wasm backend', (name) => {
@@ -37,11 +37,12 @@ describe.each(CHECKPOINTS)('%s on the wasm backend', (name) => {
     const c = ref.cases.find((x) => x.name === 'rand_len33')!;
     const ids = [...c.input_ids, ...c.greedy.new_tokens.slice(0, 4)];
     const m = two.model;
-    const cached = [m.forward(ids.slice(0, 33), 0).slice()];
-    for (let p = 33; p < ids.length; p++) cached.push(m.forward([ids[p]], p).slice());
+    const [cache, fresh] = [m.newCache(), m.newCache()];
+    const cached = [m.forward(ids.slice(0, 33), 0, cache).slice()];
+    for (let p = 33; p < ids.length; p++) cached.push(m.forward([ids[p]], p, cache).slice());
     cached.forEach((l, k) => {
       expect(
-        maxAbsDiff(l, m.forward(ids.slice(0, 33 + k), 0)) / c.max_abs_logit_all_positions,
+        maxAbsDiff(l, m.forward(ids.slice(0, 33 + k), 0, fresh)) / c.max_abs_logit_all_positions,
       ).toBeLessThan(1e-5);
     });
   });

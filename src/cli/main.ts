@@ -5,7 +5,7 @@ import { loadTokenizer } from '../load.js';
 import { DEFAULT_MODEL_DIR, dirFiles, loadPhi, missingModelMessage } from '../node/index.js';
 import { download } from '../node/download.js';
 import { saveModel } from '../node/save.js';
-import type { GenerateOptions } from '../phi.js';
+import type { GenerateOptions } from '../generation.js';
 import type { LoadOptions } from '../load.js';
 import { existsSync } from 'node:fs';
 

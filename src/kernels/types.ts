@@ -68,9 +68,6 @@ export interface Kernels {
   /** x (len,) <- gelu_new(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), in place. */
   gelu_new(x: Float32Array, len: number): void;
 
-  /** x (len,) <- softmax(x), in place, max-subtracted. */
-  softmax(x: Float32Array, len: number): void;
-
   /**
    * Partial NeoX rotary, in place, on x (T, H*Dh) at positions pos0..pos0+T-1: in each head
    * the pairs (i, i + R/2) for i < R/2 are rotated by angle pos·θ_i; dims R..Dh-1 pass through.
@@ -90,8 +87,8 @@ export interface Kernels {
   /**
    * Causal multi-head attention of T queries at positions pos0..pos0+T-1 against the cache:
    * out (T, H*Dh) = softmax(q kᵀ · scale, keys 0..pos) v, per head.
-   * q (T, H*Dh); kCache, vCache (maxPos, S) holding positions 0..pos0+T-1;
-   * scores: scratch of at least pos0+T floats.
+   * q (T, H*Dh); kCache, vCache (maxPos, H*Dh) holding positions 0..pos0+T-1.
+   * probs: null, or (H, T, pos0+T) to receive the softmax probabilities (0 above the diagonal).
    */
   attention(
     out: Float32Array,
@@ -103,6 +100,6 @@ export interface Kernels {
     H: number,
     Dh: number,
     scale: number,
-    scores: Float32Array,
+    probs: Float32Array | null,
   ): void;
 }

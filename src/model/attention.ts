@@ -4,19 +4,22 @@
 //   cache[pos0 .. pos0+T) = k, v                            (T_max, D) per layer
 //   head_h  = softmax(q_h k_hᵀ / √Dh + causal mask) v_h     over cached positions 0..pos
 //   attn(x) = concat(head_0 .. head_H-1) Wdenseᵀ + bdense
+// The projections run on all rows of the step at once; each sequence's rows then attend to
+// that sequence's own cache.
 import type { Kernels } from '../kernels/types.js';
+import type { SegmentRows } from './causal_lm.js';
 import type { PhiConfig } from './config.js';
 import { applyRotary } from './rotary.js';
 import type { RunState } from './state.js';
 import type { LayerWeights } from './weights.js';
 
-/** s.attnOut (T, D) <- attn(s.xNorm (T, D)) for layer `layer`, tokens at pos0..pos0+T-1. */
+/** s.attnOut (T, D) <- attn(s.xNorm (T, D)) for layer `layer`. */
 export function attention(
   s: RunState,
   w: LayerWeights,
   layer: number,
   T: number,
-  pos0: number,
+  rows: readonly SegmentRows[],
   cfg: PhiConfig,
   kernels: Kernels,
 ): void {
@@ -26,29 +29,33 @@ export function attention(
   kernels.matmul(s.k, s.xNorm, w.k_proj.weight, w.k_proj.bias, T, D, D);
   kernels.matmul(s.v, s.xNorm, w.v_proj.weight, w.v_proj.bias, T, D, D);
 
-  // rotate the first R dims of every q and k head by their position
-  applyRotary(s.q, s.k, T, pos0, cfg, s.ropeCos, s.ropeSin, kernels);
+  for (const { cache, pos0, row0, T: n } of rows) {
+    const part = (a: Float32Array) => a.subarray(row0 * D, (row0 + n) * D); // (n, D)
+    const [q, k, v] = [part(s.q), part(s.k), part(s.v)];
 
-  // append this step's keys and values to the layer's cache (T_max, D)
-  const layerOff = layer * s.maxPositions * D;
-  const keyCache = s.keyCache.subarray(layerOff, layerOff + s.maxPositions * D);
-  const valueCache = s.valueCache.subarray(layerOff, layerOff + s.maxPositions * D);
-  keyCache.set(s.k.subarray(0, T * D), pos0 * D);
-  valueCache.set(s.v.subarray(0, T * D), pos0 * D);
+    // rotate the first R dims of every q and k head by their position
+    applyRotary(q, k, n, pos0, cfg, s.ropeCos, s.ropeSin, kernels);
 
-  // every head attends to positions 0..its own (causal), scores scaled by 1/√Dh
-  kernels.attention(
-    s.attnHeads,
-    s.q,
-    keyCache,
-    valueCache,
-    T,
-    pos0,
-    H,
-    Dh,
-    1 / Math.sqrt(Dh),
-    s.scores,
-  );
+    // append these keys and values to the sequence's cache (T_max, D)
+    const [keyCache, valueCache] = [cache.layerKeys(layer), cache.layerValues(layer)];
+    keyCache.set(k, pos0 * D);
+    valueCache.set(v, pos0 * D);
+
+    // every head attends to positions 0..its own (causal), scores scaled by 1/√Dh
+    const probs = layer === s.probeLayer ? s.attnProbs : null; // (H, n, pos0+n), for inspect
+    kernels.attention(
+      part(s.attnHeads),
+      q,
+      keyCache,
+      valueCache,
+      n,
+      pos0,
+      H,
+      Dh,
+      1 / Math.sqrt(Dh),
+      probs,
+    );
+  }
 
   // mix the heads back into the residual width
   kernels.matmul(s.attnOut, s.attnHeads, w.dense.weight, w.dense.bias, T, D, D);

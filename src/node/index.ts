@@ -1,7 +1,7 @@
 // Node entry: everything in the core plus loading from a directory on disk.
 import { existsSync } from 'node:fs';
 import { loadPhiFrom, type LoadOptions } from '../load.js';
-import type { Phi } from '../phi.js';
+import type { Phi } from '../engine.js';
 import { dirFiles } from './files.js';
 import { defaultThreads, readWasm, spawnWorker } from './wasm.js';
 

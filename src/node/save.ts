@@ -6,7 +6,7 @@ import { copyFile, mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Weight } from '../kernels/types.js';
-import type { Phi } from '../phi.js';
+import type { Phi } from '../engine.js';
 import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/load.js';
 import type { DType } from '../weights/safetensors.js';
 

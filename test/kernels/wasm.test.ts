@@ -16,7 +16,7 @@ import type { Weight } from '../../src/kernels/types.js';
 import { OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
-import { expectClose, xorshift } from '../helpers.js';
+import { expectClose, maxAbsDiff, xorshift } from '../helpers.js';
 
 const SEED = (Date.now() % 1_000_000) + 1;
 const SIZES = [1, 3, 17, 63, 2049];
@@ -226,22 +226,25 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         const k = fill(one.allocF32(maxPos * S), rand);
         const v = fill(one.allocF32(maxPos * S), rand);
         const want = new Float32Array(T * S);
-        ref.attention(want, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), new Float32Array(maxPos));
+        const P = pos0 + T;
+        const wantProbs = new Float32Array(H * T * P);
+        ref.attention(want, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), wantProbs);
         const got = one.allocF32(T * S);
-        one.attention(got, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), one.allocF32(maxPos));
-        expectClose(got, want, 1e-5, 1e-5, `attention H=${H} Dh=${Dh} T=${T} pos0=${pos0}`);
+        const probs = one.allocF32(H * T * P).fill(NaN);
+        one.attention(got, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), probs);
+        const label = `attention H=${H} Dh=${Dh} T=${T} pos0=${pos0}`;
+        expectClose(got, want, 1e-5, 1e-5, label);
+        expectClose(probs, wantProbs, 1e-6, 1e-5, `${label} probabilities`);
+        const alone = one.allocF32(T * S);
+        one.attention(alone, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), null);
+        expect(maxAbsDiff(alone, got)).toBe(0);
       }
     }
   });
 
-  test('softmax and gelu_new over awkward lengths', () => {
+  test('gelu_new over awkward lengths', () => {
     const rand = xorshift(SEED + 2);
     for (const len of [1, 3, 17, 63, 2049]) {
-      const x = fill(one.allocF32(len), rand, 20);
-      const want = Float32Array.from(x);
-      ref.softmax(want, len);
-      one.softmax(x, len);
-      expectClose(x, want, 1e-6, 1e-5, `softmax ${len}`);
       const g = fill(one.allocF32(len), rand, 6);
       const gw = Float32Array.from(g);
       ref.gelu_new(gw, len);
@@ -250,11 +253,22 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     }
   });
 
-  test('a softmax of huge logits stays finite (max-subtracted)', () => {
-    const x = one.allocF32(3);
-    x.set([1000, 1001, -1000]);
-    one.softmax(x, 3);
-    expectClose(x, [0.2689414, 0.7310586, 0], 1e-6, 0, 'softmax');
+  test('attention over huge scores stays finite (the softmax subtracts the max)', () => {
+    const [H, Dh, T] = [1, 2, 3];
+    const q = one.allocF32(T * Dh).fill(30);
+    const k = one.allocF32(T * Dh);
+    k.set([30, 30, 31, 31, -30, -30]);
+    const v = one.allocF32(T * Dh);
+    v.set([1, 2, 3, 4, 5, 6]);
+    const got = one.allocF32(T * Dh);
+    const probs = one.allocF32(H * T * T);
+    one.attention(got, q, k, v, T, 0, H, Dh, 1, probs);
+    const want = new Float32Array(T * Dh);
+    const wantProbs = new Float32Array(H * T * T);
+    ref.attention(want, q, k, v, T, 0, H, Dh, 1, wantProbs);
+    expect(got.every(Number.isFinite)).toBe(true);
+    expectClose(got, want, 1e-5, 1e-5, 'attention');
+    expectClose(probs, wantProbs, 1e-6, 0, 'probabilities');
   });
 
   test('2 and 3 threads give bit-identical results to 1', () => {
@@ -292,7 +306,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
           return b;
         });
         const out = kk.allocF32(T * S);
-        kk.attention(out, q, kc, vc, T, pos0, H, Dh, 0.25, kk.allocF32(pos0 + T));
+        kk.attention(out, q, kc, vc, T, pos0, H, Dh, 0.25, null);
         return Array.from(out);
       };
       expect(run(k)).toEqual(run(one));

@@ -3,7 +3,8 @@ import { softmax } from './softmax.js';
 // Causal attention of T queries at positions pos0..pos0+T-1 over the KV cache, per head h:
 //   scores_j = (q_t,h · k_j,h) · scale        for keys j = 0..pos0+t (causal: nothing later)
 //   out_t,h  = Σ_j softmax(scores)_j · v_j,h
-// q, out (T, H*Dh); kCache, vCache (maxPos, H*Dh); scores: scratch, >= pos0+T floats.
+// q, out (T, H*Dh); kCache, vCache (maxPos, H*Dh); probs: null or (H, T, pos0+T), where the
+// softmax(scores) of every query and head are copied (zeros past the causal limit).
 // Everything stays f32 here whatever the weights' dtype (fp16 q·k overflows in Phi-2).
 export function attention(
   out: Float32Array,
@@ -15,9 +16,12 @@ export function attention(
   H: number,
   Dh: number,
   scale: number,
-  scores: Float32Array,
+  probs: Float32Array | null,
 ): void {
   const S = H * Dh;
+  const P = pos0 + T; // keys of the last query
+  const scores = new Float32Array(P);
+  if (probs) probs.fill(0, 0, H * T * P);
   for (let t = 0; t < T; t++) {
     const keys = pos0 + t + 1;
     for (let h = 0; h < H; h++) {
@@ -29,6 +33,7 @@ export function attention(
         scores[j] = dot * scale;
       }
       softmax(scores, keys);
+      probs?.set(scores.subarray(0, keys), (h * T + t) * P);
       const oOff = t * S + h * Dh;
       for (let i = 0; i < Dh; i++) out[oOff + i] = 0;
       for (let j = 0; j < keys; j++) {

@@ -18,7 +18,6 @@ export function createRefKernels(): Kernels {
     matmul,
     layernorm,
     gelu_new,
-    softmax,
     rotary,
     attention,
   };

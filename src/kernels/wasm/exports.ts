@@ -47,10 +47,10 @@ export interface KernelExports {
     Dh: number,
     scale: number,
     scores: number,
+    probs: number,
     h0: number,
     h1: number,
   ): void;
-  softmax(x: number, len: number): void;
   gelu_new(x: number, from: number, to: number): void;
   stream_sum(ptr: number, bytes: number): number;
   matmul_q8: MatmulQuantized;
@@ -96,7 +96,7 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
  *   matmul: out x w bias T n d (f16: + scratch, scratchStride)         matmul_q8/q4: out xq xs xsum w bias T nr d
- *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride
+ *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride probs
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  *   quantize_act: x n nbp xq xs xsum T
  */
@@ -154,6 +154,7 @@ export function runShare(
           a[7],
           scale,
           a[9] + ith * a[10],
+          a[11],
           h0,
           h1,
         );

@@ -122,16 +122,20 @@ export class WasmKernels implements Kernels {
     return ptr;
   }
 
+  // alloc() first: it may grow the memory, and only the buffer after that covers the new range
   allocF32(n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, this.alloc(n * 4), n);
+    const ptr = this.alloc(n * 4);
+    return new Float32Array(this.memory.buffer, ptr, n);
   }
 
   allocU16(n: number): Uint16Array {
-    return new Uint16Array(this.memory.buffer, this.alloc(n * 2), n);
+    const ptr = this.alloc(n * 2);
+    return new Uint16Array(this.memory.buffer, ptr, n);
   }
 
   allocU8(n: number): Uint8Array {
-    return new Uint8Array(this.memory.buffer, this.alloc(n), n);
+    const ptr = this.alloc(n);
+    return new Uint8Array(this.memory.buffer, ptr, n);
   }
 
   /** Byte offset of a view in our memory (throws for arrays the backend did not allocate). */
@@ -241,10 +245,10 @@ export class WasmKernels implements Kernels {
     H: number,
     Dh: number,
     scale: number,
-    scores: Float32Array,
+    probs: Float32Array | null,
   ): void {
     // one scores row per thread
-    const stride = Math.max(scores.length, pos0 + T);
+    const stride = pos0 + T;
     if (this.scores.length < stride * this.threads)
       this.scores = this.allocF32(stride * this.threads);
     const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
@@ -260,15 +264,12 @@ export class WasmKernels implements Kernels {
       scaleBits,
       this.ptr(this.scores),
       stride * 4,
+      probs ? this.ptr(probs) : 0,
     ]);
   }
 
   gelu_new(x: Float32Array, len: number): void {
     this.pool.run(OP.gelu_new, [this.ptr(x), len]);
-  }
-
-  softmax(x: Float32Array, len: number): void {
-    this.exports.softmax(this.ptr(x), len);
   }
 
   // Cheap per token (O(D)): the TypeScript kernels are fast enough; measured, see README.

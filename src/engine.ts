@@ -1,0 +1,393 @@
+// Phi: the model plus its tokenizer, with streaming generation that many callers can share.
+//
+//   const phi = await loadPhi('weights/phi-1_5');              // from 'phi-wasm/node'
+//   const run = phi.generate('What is the meaning of life?\nAnswer:', { maxNewTokens: 64 });
+//   for await (const { text } of run) process.stdout.write(text);
+//   const { ids, decodeTokensPerS } = await run.result();
+//
+// How concurrent calls are served. The model has `parallel` slots, each a KV cache. A request
+// waits in a first-in-first-out queue until a slot is free, then owns that slot until it
+// ends. The engine loop runs one forward step at a time over every running request: one
+// row for each request that is decoding (its last token), then prompt chunks of the ones
+// that are prefilling, at most B rows in all. One step reads every weight once for all of
+// them, so N streams cost little more than one. Every kernel sums each row in the same order
+// whatever else is in the step, so a request's tokens are exactly those it gets alone.
+//
+// A slot keeps its cache when a request ends; a later prompt that starts with the same
+// tokens (a chat resending its history) reuses those positions and prefills only the rest.
+import {
+  Continuation,
+  Generation,
+  logprobs,
+  validateGenerateOptions,
+  type GenerateOptions,
+  type GenerationResult,
+  type Prompt,
+} from './generation.js';
+import type { KVCache } from './model/kv_cache.js';
+import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
+import { Sampler } from './sample.js';
+import type { PhiTokenizer } from './tokenizer/tokenizer.js';
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now()) / 1000;
+
+/** Let timers, I/O and abort signals run between steps. */
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
+
+/** A request in the engine: what it asked, where it stands, and its caller's handle. */
+class Request {
+  slot: KVCache | null = null;
+  /** Prompt tokens already in the slot's cache. */
+  prefilled = 0;
+  cached = 0;
+  /** The token sampled last, to be fed in the next step. */
+  next = -1;
+  readonly history: number[];
+  readonly enqueued = now();
+  started = 0;
+  prefillSeconds = 0;
+  decodeSeconds = 0;
+  decodeSteps = 0;
+  done = false;
+  /** Removes the abort listener from the caller's signal. */
+  unlisten: () => void = () => {};
+
+  constructor(
+    readonly promptIds: number[],
+    readonly options: GenerateOptions,
+    readonly sampler: Sampler,
+    readonly text: Continuation,
+    readonly handle: Generation,
+  ) {
+    this.history = [...promptIds];
+  }
+
+  get decoding(): boolean {
+    return this.prefilled === this.promptIds.length;
+  }
+
+  result(): GenerationResult {
+    const prefilledTokens = this.promptIds.length - this.cached;
+    return {
+      ids: this.text.ids,
+      text: this.text.text,
+      promptTokens: this.promptIds.length,
+      cachedPromptTokens: this.cached,
+      stopReason: this.text.stopReason,
+      stopMessage: this.text.stopMessage,
+      queueSeconds: (this.started || now()) - this.enqueued,
+      prefillSeconds: this.prefillSeconds,
+      decodeSteps: this.decodeSteps,
+      decodeSeconds: this.decodeSeconds,
+      prefillTokensPerS: this.prefillSeconds > 0 ? prefilledTokens / this.prefillSeconds : 0,
+      decodeTokensPerS: this.decodeSeconds > 0 ? this.decodeSteps / this.decodeSeconds : 0,
+    };
+  }
+}
+
+export class Phi {
+  /** KV caches: each running request owns one; free ones keep their tokens for reuse. */
+  private readonly slots: KVCache[];
+  private readonly free: KVCache[];
+  private readonly queue: Request[] = [];
+  private readonly running: Request[] = [];
+  private pumping = false;
+  private closed = false;
+
+  constructor(
+    readonly model: PhiForCausalLM,
+    readonly tokenizer: PhiTokenizer | null,
+    /** End-of-text id from generation_config.json, when it names one (else the tokenizer's). */
+    readonly eosId: number | null = null,
+    /** Requests that run at the same time, each with its own KV cache (default 1). */
+    parallel = 1,
+  ) {
+    if (!Number.isSafeInteger(parallel) || parallel < 1)
+      throw new Error(`parallel must be an integer >= 1, got ${parallel}`);
+    this.slots = Array.from({ length: parallel }, () => model.newCache());
+    this.free = [...this.slots];
+  }
+
+  get config() {
+    return this.model.config;
+  }
+
+  /** Slots (requests served at the same time). */
+  get parallel(): number {
+    return this.slots.length;
+  }
+
+  /** Requests waiting for a slot. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Requests holding a slot. */
+  get active(): number {
+    return this.running.length;
+  }
+
+  /** Stop the kernel backend's worker threads; running and queued requests fail. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new Error('the model was closed');
+    for (const r of [...this.running, ...this.queue]) this.fail(r, err);
+    this.model.kernels.close?.();
+  }
+
+  private needTokenizer(): PhiTokenizer {
+    if (!this.tokenizer)
+      throw new Error('this model was loaded without tokenizer.json: pass token ids');
+    return this.tokenizer;
+  }
+
+  encode(text: string): number[] {
+    return this.needTokenizer().encode(text);
+  }
+
+  decode(ids: number[]): string {
+    return this.needTokenizer().decode(ids, { skipSpecial: true });
+  }
+
+  private checkPrompt(ids: number[]): void {
+    if (ids.length === 0) throw new Error('the prompt is empty: phi needs at least one token');
+    const ctx = this.model.contextLength;
+    if (ids.length > ctx) {
+      throw new Error(
+        `the prompt has ${ids.length} tokens, longer than the context of ${ctx} positions`,
+      );
+    }
+    const V = this.config.vocabSize;
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new Error(
+          `token id ${id} at index ${i} is out of range: the vocabulary has ids 0..${V - 1}`,
+        );
+    });
+  }
+
+  /** A free slot right now, for a synchronous call; throws if every slot is in use. */
+  private takeFreeSlot(what: string): KVCache {
+    if (this.closed) throw new Error('the model was closed');
+    const slot = this.free.pop();
+    if (!slot) {
+      throw new Error(
+        `${what}: all ${this.parallel} slots are in use by running generations; ` +
+          `await them first, or load the model with more parallel slots`,
+      );
+    }
+    return slot;
+  }
+
+  /**
+   * Logits of a whole sequence from scratch: (V,) for the last position, or (T, V). Runs at
+   * once on a free slot (and throws if there is none: generations hold them all).
+   */
+  logits(ids: number[], all = false): Float32Array {
+    this.checkPrompt(ids);
+    const slot = this.takeFreeSlot('logits');
+    try {
+      const out = this.model.forward(ids, 0, slot, all);
+      return all ? out : out.slice();
+    } finally {
+      this.free.push(slot);
+    }
+  }
+
+  /** Run `f` with a free slot (for src/inspect.ts); throws if there is none. */
+  withFreeSlot<T>(what: string, f: (cache: KVCache) => T): T {
+    const slot = this.takeFreeSlot(what);
+    try {
+      return f(slot);
+    } finally {
+      this.free.push(slot);
+    }
+  }
+
+  generate(prompt: Prompt, options: GenerateOptions = {}): Generation {
+    if (this.closed) throw new Error('the model was closed');
+    validateGenerateOptions(options);
+    const promptIds = typeof prompt === 'string' ? this.encode(prompt) : [...prompt.ids];
+    this.checkPrompt(promptIds);
+    const eos = this.eosId ?? this.tokenizer?.eosId ?? 50256;
+    const text = new Continuation(this.tokenizer, options, eos, options.maxNewTokens ?? 128);
+    let request: Request | null = null;
+    const handle = new Generation(() => request && this.abort(request));
+    request = new Request(promptIds, options, new Sampler(options), text, handle);
+    if (text.maxNew === 0) {
+      handle.finish(request.result());
+      return handle;
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      text.end('abort', 'aborted');
+      handle.finish(request.result());
+      return handle;
+    }
+    if (signal) {
+      const onAbort = () => this.abort(request);
+      signal.addEventListener('abort', onAbort, { once: true });
+      request.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.queue.push(request);
+    // start the loop after the caller's synchronous code: requests made together start together
+    if (!this.pumping) {
+      this.pumping = true;
+      queueMicrotask(() => void this.pump());
+    }
+    return handle;
+  }
+
+  /** Generate and return the result, without streaming. */
+  async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<GenerationResult> {
+    return this.generate(prompt, options).result();
+  }
+
+  /** End a request now: queued ones leave the queue, running ones free their slot. */
+  private abort(r: Request): void {
+    if (r.done) return;
+    r.text.end('abort', 'aborted');
+    this.finish(r);
+  }
+
+  /** Take a request out of the engine (queue or slot); its slot keeps the cached tokens. */
+  private release(r: Request): void {
+    r.done = true;
+    r.unlisten();
+    const q = this.queue.indexOf(r);
+    if (q >= 0) this.queue.splice(q, 1);
+    const i = this.running.indexOf(r);
+    if (i >= 0) this.running.splice(i, 1);
+    if (r.slot) this.free.push(r.slot);
+    r.slot = null;
+  }
+
+  private finish(r: Request): void {
+    if (r.done) return;
+    this.release(r);
+    r.handle.finish(r.result());
+  }
+
+  private fail(r: Request, e: unknown): void {
+    if (r.done) return;
+    r.slot?.truncate(0); // its cache may be half-written
+    this.release(r);
+    r.handle.fail(e);
+  }
+
+  /** Give free slots to queued requests, first come first served. */
+  private admit(): void {
+    while (this.queue.length > 0 && this.free.length > 0) {
+      const r = this.queue.shift()!;
+      // the free slot whose cached tokens share the longest prefix with this prompt
+      let best = 0;
+      let bestLen = -1;
+      this.free.forEach((slot, i) => {
+        const n = commonPrefix(slot.tokens, r.promptIds);
+        if (n > bestLen) [best, bestLen] = [i, n];
+      });
+      const slot = this.free.splice(best, 1)[0];
+      // keep at least one prompt token to compute, so there are logits to sample from
+      r.cached = Math.min(bestLen, r.promptIds.length - 1);
+      slot.truncate(r.cached);
+      r.slot = slot;
+      r.prefilled = r.cached;
+      r.started = now();
+      this.running.push(r);
+      r.handle.markStarted();
+    }
+  }
+
+  /** The engine loop: one step over every running request, until none is left. */
+  private async pump(): Promise<void> {
+    try {
+      while (!this.closed) {
+        this.admit();
+        if (this.running.length === 0) break;
+        this.tick();
+        await yieldToEventLoop();
+      }
+    } catch (e) {
+      for (const r of [...this.running, ...this.queue]) this.fail(r, e); // a bug, never silent
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** One forward step: decode rows first, then prompt chunks, at most B rows. */
+  private tick(): void {
+    const B = this.model.state.maxBatch;
+    const plan: [Request, Segment][] = [];
+    let rows = 0;
+    for (const r of this.running) {
+      if (!r.decoding) continue;
+      plan.push([r, { cache: r.slot!, tokens: [r.next], pos0: r.slot!.length, logits: 'last' }]);
+      rows++;
+    }
+    for (const r of this.running) {
+      if (r.decoding || rows >= B) continue;
+      const chunk = r.promptIds.slice(r.prefilled, r.prefilled + B - rows);
+      const last = r.prefilled + chunk.length === r.promptIds.length;
+      plan.push([
+        r,
+        { cache: r.slot!, tokens: chunk, pos0: r.prefilled, logits: last ? 'last' : 'none' },
+      ]);
+      rows += chunk.length;
+    }
+
+    const t0 = now();
+    let logits: Float32Array;
+    try {
+      logits = this.model.step(plan.map(([, seg]) => seg));
+    } catch (e) {
+      // a kernel failure (e.g. a dead worker): every request in the step ends with it
+      for (const [r] of plan) this.fail(r, e);
+      return;
+    }
+    const seconds = now() - t0;
+
+    const V = this.config.vocabSize;
+    let row = 0;
+    for (const [r, seg] of plan) {
+      const l = seg.logits === 'none' ? null : logits.subarray(row * V, (row + 1) * V);
+      if (l) row++;
+      if (r.done) continue; // aborted by a callback of an earlier request in this step
+      if (r.decoding) {
+        r.decodeSeconds += seconds;
+        r.decodeSteps++;
+      } else {
+        r.prefillSeconds += seconds;
+        r.prefilled += seg.tokens.length;
+      }
+      if (l) this.emit(r, l);
+    }
+  }
+
+  /** Sample the request's next token from its logits and hand the text to the caller. */
+  private emit(r: Request, logits: Float32Array): void {
+    const id = r.sampler.next(logits, r.history);
+    r.history.push(id);
+    r.next = id;
+    const pos = r.slot!.length;
+    const { text, last } = r.text.accept(id, pos, this.model.contextLength, r.promptIds.length);
+    const k = r.options.topLogprobs ?? 0;
+    r.handle.push(k > 0 ? { id, text, ...logprobs(logits, id, k) } : { id, text });
+    try {
+      r.options.onToken?.(id, text);
+    } catch (e) {
+      this.fail(r, e);
+      return;
+    }
+    if (last) this.finish(r);
+  }
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
