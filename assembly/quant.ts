@@ -1,88 +1,121 @@
-// W (d,n) @ x (T,n) + b (d,) -> out (T,d) with block-quantized weights   (contract: src/kernels/ref/quant.ts)
+// W (d,n) @ x (T,n) + b (d,) -> out (T,d) with block-quantized weights
+//   (twins: src/kernels/ref/quant.ts; the format: src/formats/quant.ts)
 //   out[t, i] = b[i] + Σ_blocks s_w[i, blk] · s_x[t, blk] · Σ_k q_w[i, k] · q_x[t, k]
-// Rows [row0, row1) only (threads split rows in whole tiles). xq: (T, nr·4·32) int8
-// activation values widened to int16; xs: (T, nr·4) their scales; xsum: (T, nr·4) the sums of
-// each block's values (for q4's +8); w: rows of nr records (below); nr: records a row.
+// Rows [row0, row1) only (threads split rows in whole tiles). xq: (T, nr·128) int8 activation
+// values in the weights' interleaved record order; xs: (T, nr·4) their scales; xsum: (T, nr·4)
+// the sums of each block's values (for q4's +8); w: rows of nr records; nr: records a row.
 //
-// A record is 4 blocks of one row: [4 f32 scales][4 blocks of values]. Each block's integer
-// dot product is four i32x4.dot_i16x8_s (pmaddwd: 8 products summed in pairs); the 4 blocks'
-// partial sums are transposed and added into one vector [Σ blk 0, Σ blk 1, Σ blk 2, Σ blk 3],
-// converted to float once and multiplied by the 4 scales (times the activation scales) at
-// once: about 0.5 vector operations a weight.
+// Each record gives the integer sums of its 4 blocks as one i32x4 (lane b = block b; the
+// values are interleaved so that this needs no shuffling), which is converted to f32 once and
+// multiplied by the 4 weight scales times the 4 activation scales:
+//   acc = madd(f32(isum), s_w · s_x, acc)      per record, in order;   out = Σ lanes(acc) + b
+// That float sequence is the same for every row and token whatever T, the thread split or
+// the integer path, so decoding, prefill and batched steps agree bit for bit.
 //
-// Memory order: decode reads every weight once, so this kernel runs at the speed the memory
-// delivers. Rows are computed 4 at a time, and the 4 are far apart (i, i+s, i+2s, i+3s inside a
-// tile of 4s rows): four long sequential streams, which the hardware prefetcher follows. With
-// 4 adjacent rows (streams that end after one row) or rows interleaved into one stream, the
-// same arithmetic ran at half the bandwidth (q8, 2048 x 8192, 2 threads: 10-13 Gweights/s
-// against 18-19).
+// Two integer paths, exactly equal (integer sums do not round):
+//   dot: relaxed SIMD's i32x4.relaxed_dot_i8x16_i7x16_add_s, 16 products a instruction. Its
+//        second operand must be in 0..127 for every engine to agree: q4's nibbles are (0..15);
+//        for q8 the sign of x moves onto w, w·x = (w·sgn x)·|x|, |x| <= 127.
+//   ext: SIMD128 everywhere: widen to int16, i32x4.dot_i16x8_s (8 products), add.
+// The dot path is used only where a start-up self-test found the instruction right
+// (dot_probe below; V8 11 got it wrong in its baseline tier).
 //
-// Differences from the TS twin: the float sums are f32 over 4 lanes (twin: f64).
+// Memory order: decode reads every weight once, so the kernel runs at the speed memory
+// delivers it. Rows are computed 4 at a time, and the 4 are far apart (i, i+s, i+2s, i+3s
+// inside a tile of 4s rows): four long sequential streams, which the hardware prefetcher
+// follows; 4 adjacent rows or one interleaved stream ran at half the bandwidth.
+//
+// Differences from the TS twin: the float sums are f32 (twin: f64).
 import { hsum, madd } from './simd';
 
 /** Rows in each of a tile's 4 streams; a tile is 4 x this many rows (threads split tiles). */
 export const STREAM_ROWS: i32 = 16;
 
-/** 4 i32 partial sums of one block: 32 int8 weights at w times 32 int16 activations at x. */
+const ZERO = i32x4.splat(0);
+
+// --- integer sums of one record: 4 blocks of one row against one token, lanes = blocks
+
+/** i32x4 [b0, b1, b2, b3] from dot_i16x8 partials lo = [b0, b0, b1, b1], hi = [b2, b2, b3, b3]. */
 // @ts-ignore: decorator
-@inline function dot_q8(w: usize, x: usize): v128 {
-  const a = v128.load(w);
-  const b = v128.load(w, 16);
-  return i32x4.add(
-    i32x4.add(
-      i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(x)),
-      i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(x, 16)),
-    ),
-    i32x4.add(
-      i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), v128.load(x, 32)),
-      i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), v128.load(x, 48)),
-    ),
-  );
+@inline function pairs(lo: v128, hi: v128): v128 {
+  return i32x4.add(i32x4.shuffle(lo, hi, 0, 2, 4, 6), i32x4.shuffle(lo, hi, 1, 3, 5, 7));
+}
+
+/** q8 · x over one record, 4 rows at once (w0..w3 their values, x the token's). */
+// @ts-ignore: decorator
+@inline function q8_ext(w: usize, x: usize): v128 {
+  let lo = ZERO, hi = ZERO;
+  for (let k: usize = 0; k < 128; k += 16) {
+    const wv = v128.load(w + k);
+    const xv = v128.load(x + k);
+    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wv), i16x8.extend_low_i8x16_s(xv)));
+    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wv), i16x8.extend_high_i8x16_s(xv)));
+  }
+  return pairs(lo, hi);
+}
+
+/** (q4 + 8) · x over one record. */
+// @ts-ignore: decorator
+@inline function q4_ext(w: usize, x: usize): v128 {
+  const m = i8x16.splat(0x0f);
+  let lo = ZERO, hi = ZERO;
+  for (let j: usize = 0; j < 64; j += 16) {
+    const v = v128.load(w + j);
+    const a = v128.and(v, m); // weights of vector j
+    const b = v128.and(i16x8.shr_u(v, 4), m); // of vector j + 4
+    const xa = v128.load(x + j);
+    const xb = v128.load(x + j, 64);
+    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(a), i16x8.extend_low_i8x16_s(xa)));
+    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(a), i16x8.extend_high_i8x16_s(xa)));
+    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(b), i16x8.extend_low_i8x16_s(xb)));
+    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(b), i16x8.extend_high_i8x16_s(xb)));
+  }
+  return pairs(lo, hi);
+}
+
+/** relaxed dot of signed a and b in 0..127, accumulated into c (the relaxed build only). */
+// @ts-ignore: decorator
+@inline function dot7(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, c);
+  unreachable(); // never called: the dot path exists only in the relaxed build
+  return c;
+}
+
+/** q8 · x with the relaxed dot: (w · sgn x) · |x|. */
+// @ts-ignore: decorator
+@inline function q8_dot(w: usize, x: usize): v128 {
+  let acc = ZERO;
+  for (let k: usize = 0; k < 128; k += 16) {
+    const xv = v128.load(x + k);
+    const neg = i8x16.lt_s(xv, ZERO); // 0xff where x < 0
+    const ws = i8x16.sub(v128.xor(v128.load(w + k), neg), neg); // w, negated where x < 0
+    acc = dot7(ws, i8x16.abs(xv), acc);
+  }
+  return acc;
+}
+
+/** (q4 + 8) · x with the relaxed dot: the nibbles (0..15) are the unsigned operand. */
+// @ts-ignore: decorator
+@inline function q4_dot(w: usize, x: usize): v128 {
+  const m = i8x16.splat(0x0f);
+  let acc = ZERO;
+  for (let j: usize = 0; j < 64; j += 16) {
+    const v = v128.load(w + j);
+    acc = dot7(v128.load(x + j), v128.and(v, m), acc);
+    acc = dot7(v128.load(x + j, 64), v128.and(i16x8.shr_u(v, 4), m), acc);
+  }
+  return acc;
 }
 
 /**
- * The same for q4: 8 16-bit lanes, lane j holding q[j], q[j+8], q[j+16], q[j+24] (each + 8) in
- * its 4 nibbles, so a shift and a mask give 8 weights in order, already 16 bits wide.
- * The +8 is left in here and taken out once per record (xsum).
- */
-// @ts-ignore: decorator
-@inline function dot_q4(w: usize, x: usize): v128 {
-  const v = v128.load(w);
-  const m = i16x8.splat(0x0f);
-  return i32x4.add(
-    i32x4.add(
-      i32x4.dot_i16x8_s(v128.and(v, m), v128.load(x)),
-      i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 4), m), v128.load(x, 16)),
-    ),
-    i32x4.add(
-      i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(v, 8), m), v128.load(x, 32)),
-      i32x4.dot_i16x8_s(i16x8.shr_u(v, 12), v128.load(x, 48)),
-    ),
-  );
-}
-
-/** [Σ p0, Σ p1, Σ p2, Σ p3]: the lane sums of 4 vectors in one (a 4x4 transpose, added). */
-// @ts-ignore: decorator
-@inline function sum4(p0: v128, p1: v128, p2: v128, p3: v128): v128 {
-  const a = i32x4.add(i32x4.shuffle(p0, p1, 0, 4, 1, 5), i32x4.shuffle(p0, p1, 2, 6, 3, 7));
-  const b = i32x4.add(i32x4.shuffle(p2, p3, 0, 4, 1, 5), i32x4.shuffle(p2, p3, 2, 6, 3, 7));
-  return i32x4.add(i32x4.shuffle(a, b, 0, 1, 4, 5), i32x4.shuffle(a, b, 2, 3, 6, 7));
-}
-
-/**
- * acc + one record of one row against one token: rec the record, x its 4 blocks of
+ * acc + one record of one row against one token: rec the record (scales, then values), x its
  * activations, xsc their 4 scales, x8 8 x their 4 sums (q4 only).
  */
 // @ts-ignore: decorator
-@inline function record(q4: bool, rec: usize, x: usize, xsc: v128, x8: v128, acc: v128): v128 {
-  const v = rec + 16;
+@inline function record(q4: bool, dot: bool, rec: usize, x: usize, xsc: v128, x8: v128, acc: v128): v128 {
   let p: v128;
-  if (q4) {
-    p = sum4(dot_q4(v, x), dot_q4(v + 16, x + 64), dot_q4(v + 32, x + 128), dot_q4(v + 48, x + 192));
-    p = i32x4.sub(p, x8); // Σ (q + 8)·x - 8·Σ x
-  } else {
-    p = sum4(dot_q8(v, x), dot_q8(v + 32, x + 64), dot_q8(v + 64, x + 128), dot_q8(v + 96, x + 192));
-  }
+  if (q4) p = i32x4.sub(dot ? q4_dot(rec + 16, x) : q4_ext(rec + 16, x), x8); // Σ (q + 8)·x - 8·Σ x
+  else p = dot ? q8_dot(rec + 16, x) : q8_ext(rec + 16, x);
   return madd(f32x4.convert_i32x4_s(p), f32x4.mul(v128.load(rec), xsc), acc);
 }
 
@@ -91,14 +124,15 @@ export const STREAM_ROWS: i32 = 16;
   if (i < row1) store<f32>(out + (<usize>i << 2), hsum(acc) + (bias ? load<f32>(bias + (<usize>i << 2)) : 0));
 }
 
-// One body for both formats, inlined with a constant q4 so the branches fold away.
+// One body for both formats and both integer paths, inlined with constant flags so the
+// branches fold away.
 // @ts-ignore: decorator
 @inline function matmul_q(
-  q4: bool, out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
+  q4: bool, dot: bool, out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
   T: i32, nr: i32, d: i32, row0: i32, row1: i32,
 ): void {
-  const RECORD: usize = q4 ? 16 + 64 : 16 + 128;
-  const rowBytes = <usize>nr * RECORD;
+  const REC: usize = q4 ? 16 + 64 : 16 + 128;
+  const rowBytes = <usize>nr * REC;
   for (let g = row0; g < row1; g += 4 * STREAM_ROWS) {
     // s rows a stream; a last, short tile has 4s >= its rows: the rows past row1 are computed
     // from row row1 - 1 instead (so nothing past the matrix is read) and not stored
@@ -109,19 +143,19 @@ export const STREAM_ROWS: i32 = 16;
       const w2 = w + <usize>min(i + 2 * s, row1 - 1) * rowBytes;
       const w3 = w + <usize>min(i + 3 * s, row1 - 1) * rowBytes;
       for (let t = 0; t < T; t++) {
-        const xt = xq + (<usize>t * <usize>nr << 8); // 4 blocks x 32 int16 a record
+        const xt = xq + (<usize>t * <usize>nr << 7); // 128 int8 a record
         const st = xs + (<usize>t * <usize>nr << 4);
         const zt = xsum + (<usize>t * <usize>nr << 4);
         let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
         for (let r = 0; r < nr; r++) {
-          const o = <usize>r * RECORD;
-          const x = xt + (<usize>r << 8);
+          const o = <usize>r * REC;
+          const x = xt + (<usize>r << 7);
           const xsc = v128.load(st + (<usize>r << 4));
-          const x8 = q4 ? i32x4.shl(v128.load(zt + (<usize>r << 4)), 3) : i32x4.splat(0);
-          a0 = record(q4, w0 + o, x, xsc, x8, a0);
-          a1 = record(q4, w1 + o, x, xsc, x8, a1);
-          a2 = record(q4, w2 + o, x, xsc, x8, a2);
-          a3 = record(q4, w3 + o, x, xsc, x8, a3);
+          const x8 = q4 ? i32x4.shl(v128.load(zt + (<usize>r << 4)), 3) : ZERO;
+          a0 = record(q4, dot, w0 + o, x, xsc, x8, a0);
+          a1 = record(q4, dot, w1 + o, x, xsc, x8, a1);
+          a2 = record(q4, dot, w2 + o, x, xsc, x8, a2);
+          a3 = record(q4, dot, w3 + o, x, xsc, x8, a3);
         }
         const ot = out + (<usize>t * <usize>d << 2);
         storeRow(ot, bias, i, row1, a0);
@@ -137,22 +171,53 @@ export function matmul_q8(
   out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
   T: i32, nr: i32, d: i32, row0: i32, row1: i32,
 ): void {
-  matmul_q(false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  matmul_q(false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 export function matmul_q4(
   out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
   T: i32, nr: i32, d: i32, row0: i32, row1: i32,
 ): void {
-  matmul_q(true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  matmul_q(true, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+}
+
+/** matmul_q8 with the relaxed dot product (the relaxed build, after dot_probe passed). */
+export function matmul_q8_dot(
+  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
+  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+): void {
+  if (ASC_FEATURE_RELAXED_SIMD) matmul_q(false, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  else unreachable();
+}
+
+/** matmul_q4 with the relaxed dot product. */
+export function matmul_q4_dot(
+  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
+  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+): void {
+  if (ASC_FEATURE_RELAXED_SIMD) matmul_q(true, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  else unreachable();
+}
+
+/**
+ * The self-test of the relaxed dot product: out (i32x4) = relaxed_dot(a, b, c) for the
+ * vectors at a, b (i8x16, b in 0..127) and c (i32x4). Called once, cold, before any kernel
+ * uses the instruction: the JS side compares with the exact answer. 0 where the build has no
+ * relaxed SIMD.
+ */
+export function dot_probe(a: usize, b: usize, c: usize, out: usize): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), v128.load(c)));
+    return 1;
+  }
+  return 0;
 }
 
 /**
  * Activations x (T, n) f32 to int8 blocks, tokens [t0, t1) (threads split tokens): per token
- * nbp blocks (whole records, the padding ones 0), xq the values as int16, xs the scales, xsum
- * the sums. The TS twin's arithmetic exactly (src/kernels/ref/quant.ts quantizeActivations):
- * scale max|x| / 127 and the products in f64, rounded half up like Math.round, so both
- * backends give the same integers.
+ * nbp blocks (whole records, the padding ones 0); xq the values (interleaved as the weights),
+ * xs the scales, xsum the sums. The TS twin's arithmetic exactly: scale = max|x| / 127 and
+ * q = x · (1 / scale) in f64, rounded half up like Math.round, 2 values a step (f64x2).
  */
 export function quantize_act(
   x: usize, n: i32, nbp: i32, xq: usize, xs: usize, xsum: usize, t0: i32, t1: i32,
@@ -173,19 +238,50 @@ export function quantize_act(
       const inv: f64 = scale != 0 ? 1 / scale : 0;
       const i = <usize>t * <usize>nbp + <usize>b;
       store<f32>(xs + (i << 2), <f32>scale);
-      const out = xq + (i << 6);
-      let sum = 0;
-      for (k = 0; k < 32; k++) {
-        let q = 0;
-        if (k < len) {
-          const v = <f64>load<f32>(xb + (<usize>k << 2)) * inv;
-          const r = Math.floor(v);
-          q = <i32>(v - r >= 0.5 ? r + 1 : r); // Math.round: ties up
+      // this block's values go to bytes 4·(b % 4) + 16v + m of its record (v = k >> 2, m = k & 3)
+      const rec = xq + ((<usize>t * <usize>nbp + <usize>(b & ~3)) << 5) + (<usize>(b & 3) << 2);
+      let total = 0;
+      if (len == 32) {
+        const invv = f64x2.splat(inv);
+        let sum = i32x4.splat(0);
+        for (k = 0; k < 32; k += 4) {
+          const q = round4(v128.load(xb + (<usize>k << 2)), invv); // 4 values as i32x4
+          sum = i32x4.add(sum, q);
+          // narrow to 4 bytes (|q| <= 127: no saturation)
+          const q16 = i16x8.narrow_i32x4_s(q, q);
+          store<i32>(rec + (<usize>k << 2), i32x4.extract_lane(i8x16.narrow_i16x8_s(q16, q16), 0));
         }
-        store<i16>(out + (<usize>k << 1), <i16>q);
-        sum += q;
+        total = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
+      } else {
+        // a short last block: the same arithmetic, one value at a time
+        for (k = 0; k < 32; k++) {
+          let q = 0;
+          if (k < len) {
+            const v = <f64>load<f32>(xb + (<usize>k << 2)) * inv;
+            const r = Math.floor(v);
+            q = <i32>(v - r >= 0.5 ? r + 1 : r); // Math.round: ties up
+          }
+          store<i8>(rec + (<usize>(k >> 2) << 4) + <usize>(k & 3), <i8>q);
+          total += q;
+        }
       }
-      store<i32>(xsum + (i << 2), sum);
+      store<i32>(xsum + (i << 2), total);
     }
   }
+}
+
+/** round(x · inv) for 4 f32 values, in f64 as Math.round does (halves up): i32x4. */
+// @ts-ignore: decorator
+@inline function round4(v: v128, inv: v128): v128 {
+  const lo = f64x2.mul(f64x2.promote_low_f32x4(v), inv);
+  const hi = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)), inv);
+  return i32x4.shuffle(roundHalfUp(lo), roundHalfUp(hi), 0, 1, 4, 5);
+}
+
+/** Math.round of 2 f64 lanes (|v| < 2^31), as i32 in lanes 0 and 1: floor, plus 1 from .5 up. */
+// @ts-ignore: decorator
+@inline function roundHalfUp(v: v128): v128 {
+  const f = f64x2.floor(v);
+  const up = f64x2.ge(f64x2.sub(v, f), f64x2.splat(0.5)); // all ones where the fraction >= .5
+  return i32x4.trunc_sat_f64x2_s_zero(f64x2.add(f, v128.and(up, f64x2.splat(1.0))));
 }

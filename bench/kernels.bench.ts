@@ -5,7 +5,7 @@
 // The kernels are checked against the TypeScript twin first, as llm.c and ggml do.
 import b from 'benny';
 import { availableParallelism } from 'node:os';
-import { f32ToF16 } from '../src/kernels/ref/f16.js';
+import { f32ToF16 } from '../src/formats/f16.js';
 import { createRefKernels } from '../src/kernels/ref/index.js';
 import type { Kernels, Weight } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';

@@ -1,8 +1,8 @@
 // Synthetic weights of the exact phi-1.5 shapes, generated in memory (speed does not depend on
 // the values). Values follow N(0, 0.02) like a trained checkpoint, so the rare f16 subnormals
 // appear about as often as in the real weights; a 1 Mi-value pool is drawn once and tiled.
-import { f32ToF16 } from '../src/kernels/ref/f16.js';
-import { allocQuantized, quantizeRows } from '../src/kernels/ref/quant.js';
+import { f32ToF16 } from '../src/formats/f16.js';
+import { allocQuantized, quantizeRows } from '../src/formats/quant.js';
 import type { Kernels, QuantizedWeight, Weight, WeightDType } from '../src/kernels/types.js';
 import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
 import { PhiForCausalLM } from '../src/model/causal_lm.js';
@@ -77,8 +77,6 @@ export function syntheticWeights(
   const linear = (out: number, inp: number): Linear => ({
     weight: prepare(matrix(out, inp)),
     bias: vector(out),
-    inFeatures: inp,
-    outFeatures: out,
   });
   const { vocabSize: V, hiddenSize: D, intermediateSize: F } = cfg;
   return {

@@ -1,6 +1,7 @@
 // phi-wasm: Phi-1.5 for any JavaScript runtime. This entry imports nothing Node-specific;
 // 'phi-wasm/node' adds loading from a directory.
-export { loadPhiFrom, loadTokenizer, modelBytes, type LoadOptions, type Backend } from './load.js';
+export { loadPhiFrom, loadTokenizer, type LoadOptions, type Backend } from './load.js';
+export { planMemory, formatBytes, type MemoryPlan, type MemoryOptions } from './memory.js';
 export { Phi } from './engine.js';
 export {
   Generation,
@@ -36,7 +37,6 @@ export { Checkpoint, loadWeights } from './weights/load.js';
 export {
   createWasmKernels,
   WasmKernels,
-  F16_X_SCALE,
   type WasmKernelsOptions,
   type WasmFlavor,
   type SpawnWorker,

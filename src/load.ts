@@ -1,18 +1,20 @@
 // Loading a Phi from any ModelFiles (a directory in Node, URLs, in-memory buffers).
-import { quantizedBytes } from './kernels/ref/quant.js';
 import type { ModelFiles } from './io/source.js';
 import { createRefKernels } from './kernels/ref/index.js';
-import type { Kernels, WeightDType } from './kernels/types.js';
-import { WIDE_ROWS } from './kernels/wasm/exports.js';
-import { createWasmKernels, formatBytes, type WasmKernelsOptions } from './kernels/wasm/index.js';
+import type { Kernels } from './kernels/types.js';
+import { createWasmKernels, type WasmKernelsOptions } from './kernels/wasm/index.js';
+import {
+  formatBytes,
+  planMemory,
+  scratchSizes,
+  WASM32_BYTES,
+  type MemoryOptions,
+} from './memory.js';
 import { parseConfig, type PhiConfig } from './model/config.js';
 import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
-import { KVCache } from './model/kv_cache.js';
-import { runStateLayout } from './model/state.js';
 import { Phi } from './engine.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
 import { Checkpoint, loadWeights, type LoadWeightsOptions } from './weights/load.js';
-import { numel } from './weights/safetensors.js';
 
 export type Backend = 'js' | 'wasm';
 
@@ -22,7 +24,7 @@ export interface LoadOptions extends LoadWeightsOptions {
   /** Threads for the wasm backend, the calling one included (default 1 here; the CLI uses all cores). */
   threads?: number;
   /** Runtime adapters for the wasm backend (worker start, .wasm reading). */
-  wasm?: Omit<WasmKernelsOptions, 'threads' | 'reserveBytes'>;
+  wasm?: Omit<WasmKernelsOptions, 'threads' | 'reserveBytes' | 'scratch'>;
   /** A ready kernel backend (overrides backend/threads). */
   kernels?: Kernels;
   /** Positions of KV cache to allocate (default: the model's full context). */
@@ -59,33 +61,34 @@ export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | n
   return new PhiTokenizer(json, config);
 }
 
-/** Bytes the model needs in memory: weights in `dtype` (matrices) and f32 (vectors), plus state. */
-export function modelBytes(
-  ck: Checkpoint,
-  cfg: PhiConfig,
-  dtype: WeightDType | 'auto',
-  maxPositions: number,
-  maxBatch: number,
-  parallel = 1,
-): number {
-  let bytes = 0;
-  for (const [name, { info }] of ck.entries) {
-    const isMatrix = info.shape.length === 2;
-    const stored = info.dtype === 'F16' ? 2 : 4;
-    const embedding = /embed_tokens|wte/.test(name);
-    if (info.dtype === 'U8') {
-      bytes += numel(info.shape); // saved by phi quantize: already in the kernels' layout
-    } else if (isMatrix && (dtype === 'q8' || dtype === 'q4') && !embedding) {
-      // quantized as it loads (the embedding keeps its stored dtype)
-      bytes += quantizedBytes(dtype, info.shape[0], info.shape[1]);
-    } else {
-      const perWeight = { auto: stored, f16: 2, f32: 4, q8: stored, q4: stored }[dtype];
-      bytes += numel(info.shape) * (isMatrix ? perWeight : 4);
-    }
-    bytes += 1024; // alignment
-  }
-  const state = runStateLayout(cfg, maxPositions, maxBatch).reduce((n, [, len]) => n + 4 * len, 0);
-  return bytes + state + parallel * KVCache.bytes(cfg, maxPositions);
+/** The memory plan's options for a config and load options (the kernels' threads aside). */
+function memoryOptions(config: PhiConfig, o: LoadOptions): Omit<MemoryOptions, 'threads'> {
+  const maxPositions = o.maxPositions ?? config.maxPositions;
+  return {
+    dtype: o.dtype ?? 'auto',
+    maxPositions,
+    maxBatch: Math.min(o.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions),
+    parallel: o.parallel ?? 1,
+  };
+}
+
+/** Why a model cannot load into wasm32 memory, and what would fit. */
+function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number): string {
+  const fits = (p: Partial<MemoryOptions>) =>
+    planMemory(ck, cfg, { ...o, ...p }).total <= WASM32_BYTES - (1 << 20);
+  const hints: string[] = [];
+  for (const dtype of ['f16', 'q8', 'q4'] as const)
+    if (dtype !== o.dtype && fits({ dtype })) hints.push(`--dtype ${dtype}`);
+  let ctx = o.maxPositions;
+  while (ctx > 1 && !fits({ maxPositions: ctx })) ctx = Math.floor(ctx / 2);
+  if (ctx < o.maxPositions && fits({ maxPositions: ctx })) hints.push(`--context ${ctx}`);
+  if (o.parallel > 1 && fits({ parallel: 1 })) hints.push('--parallel 1');
+  return (
+    `this model needs ${formatBytes(need)} as ${o.dtype === 'auto' ? 'stored' : o.dtype}` +
+    ` (${o.parallel} slot(s) of ${o.maxPositions} positions), more than the 4 GiB of wasm32 memory` +
+    (hints.length ? `; it fits with ${hints.join(' or ')}` : '') +
+    ' (or use --backend js)'
+  );
 }
 
 export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}): Promise<Phi> {
@@ -95,32 +98,17 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
   try {
     let kernels = options.kernels;
     if (!kernels && (options.backend ?? 'wasm') === 'wasm') {
-      const maxPositions = options.maxPositions ?? config.maxPositions;
-      const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions);
-      const dtype = options.dtype ?? 'auto';
       const threads = options.threads ?? 1;
-      // activations scratch: f16 or quantized matmul inputs, one attention row per thread, and
-      // the rows each thread widens for the f16 prefill GEMM
-      const scratch =
-        8 * maxBatch * config.intermediateSize +
-        4 * threads * maxPositions +
-        4 * threads * WIDE_ROWS * config.intermediateSize +
-        (1 << 20);
-      const parallel = options.parallel ?? 1;
-      const need =
-        modelBytes(checkpoint, config, dtype, maxPositions, maxBatch, parallel) + scratch;
-      if (need > 4 * 2 ** 30 - (1 << 20)) {
-        const f16 =
-          modelBytes(checkpoint, config, 'f16', maxPositions, maxBatch, parallel) + scratch;
-        throw new Error(
-          `this model needs ${formatBytes(need)} as ${dtype === 'auto' ? 'stored' : dtype}, more than the 4 GiB of wasm32 memory` +
-            (dtype !== 'f16' && f16 < 4 * 2 ** 30
-              ? `; with --dtype f16 it needs ${formatBytes(f16)}`
-              : '') +
-            ' (or use --backend js)',
-        );
-      }
-      kernels = await createWasmKernels({ ...options.wasm, threads, reserveBytes: need });
+      const plan = { ...memoryOptions(config, options), threads };
+      const need = planMemory(checkpoint, config, plan).total;
+      if (need > WASM32_BYTES - (1 << 20))
+        throw new Error(tooLarge(checkpoint, config, plan, need));
+      kernels = await createWasmKernels({
+        ...options.wasm,
+        threads,
+        reserveBytes: need,
+        scratch: scratchSizes(config, plan),
+      });
     }
     kernels ??= createRefKernels();
     try {

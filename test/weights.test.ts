@@ -2,7 +2,7 @@
 // clear message; old tensor names, shards and dtype conversion load the same model.
 import { readFileSync } from 'node:fs';
 import { memoryFiles } from '../src/io/source.js';
-import { f16ToF32, f32ToF16 } from '../src/kernels/ref/f16.js';
+import { f16ToF32, f32ToF16 } from '../src/formats/f16.js';
 import { loadPhiFrom } from '../src/load.js';
 import { parseConfig } from '../src/model/config.js';
 import { loadPhi } from '../src/node/index.js';

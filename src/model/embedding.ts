@@ -1,5 +1,5 @@
 // x[t] = embed_tokens[token_t]: look up one row of the (V, D) table per token.
-import { F16_TABLE } from '../kernels/ref/f16.js';
+import { F16_TABLE } from '../formats/f16.js';
 import type { Weight } from '../kernels/types.js';
 
 /** out (T, D) <- rows `tokens` of table (V, D). */

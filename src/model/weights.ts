@@ -6,8 +6,6 @@ import type { Weight } from '../kernels/types.js';
 export interface Linear {
   weight: Weight; // (out, in)
   bias: Float32Array; // (out,)
-  inFeatures: number;
-  outFeatures: number;
 }
 
 export interface LayerNormParams {

@@ -1,7 +1,7 @@
 // `phi quantize`: write a loaded model, its linear layers quantized, as a Hugging Face style
 // folder (model.safetensors with transformers' names, config and tokenizer files copied), so
 // that later loads skip the quantization. Quantized matrices are stored as U8 tensors in the
-// kernels' layout (src/kernels/ref/quant.ts), named by the metadata key QUANT_KEY.
+// kernels' layout (src/formats/quant.ts), named by the metadata key QUANT_KEY.
 import { copyFile, mkdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';

@@ -7,8 +7,14 @@
 //   the first phi-1_5 revision (remote code): layers.0.wte.weight, layers.N+1.mixer.Wqkv.weight
 //   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
 //   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
-import { bf16ToF32, f16ToF32, f32ToF16 } from '../kernels/ref/f16.js';
-import { allocQuantized, quantizedBytes, quantizedRows, quantizeRows } from '../kernels/ref/quant.js';
+import { bf16ToF32, f16ToF32, f32ToF16 } from '../formats/f16.js';
+import {
+  allocQuantized,
+  QUANT_LAYOUT,
+  quantizedBytes,
+  quantizedRows,
+  quantizeRows,
+} from '../formats/quant.js';
 import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
 import type { ModelFiles } from '../io/source.js';
 import type { PhiConfig } from '../model/config.js';
@@ -28,11 +34,11 @@ export interface LoadWeightsOptions {
 /** safetensors metadata key naming the quantization of U8 matrices ("q8" or "q4"). */
 export const QUANT_KEY = 'phi_wasm.quantization';
 /**
- * safetensors metadata key for the version of the quantized layout (src/kernels/ref/quant.ts);
+ * safetensors metadata key for the version of the quantized layout (src/formats/quant.ts);
  * files of another version are refused (quantize them again) rather than read wrongly.
  */
 export const QUANT_LAYOUT_KEY = 'phi_wasm.quant_layout';
-export const QUANT_LAYOUT = '2';
+export { QUANT_LAYOUT };
 
 interface Entry {
   file: SafetensorsFile;
@@ -176,6 +182,68 @@ function detectNames(ck: Checkpoint, L: number): Names {
   );
 }
 
+/** A parameter as stored: its name in the checkpoint, its shape, and what it is. */
+export interface Param {
+  name: string;
+  shape: number[];
+  /** 'linear': a linear layer's weight (quantizable); 'embedding' and 'vector' are never quantized. */
+  role: 'embedding' | 'linear' | 'vector';
+}
+
+/** Every parameter the model reads from `ck`, with the shape `cfg` implies, in loading order. */
+export function parameters(ck: Checkpoint, cfg: PhiConfig): Param[] {
+  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
+  const names = detectNames(ck, L);
+  const out: Param[] = [{ name: `${names.embed}.weight`, shape: [V, D], role: 'embedding' }];
+  const vector = (name: string, n: number) => out.push({ name, shape: [n], role: 'vector' });
+  const linear = (name: string, rows: number, cols: number) => {
+    out.push({ name: `${name}.weight`, shape: [rows, cols], role: 'linear' });
+    vector(`${name}.bias`, rows);
+  };
+  for (let l = 0; l < L; l++) {
+    vector(`${names.ln(l)}.weight`, D);
+    vector(`${names.ln(l)}.bias`, D);
+    const qkv = names.qkv(l);
+    if ('fused' in qkv) linear(qkv.fused, 3 * D, D);
+    else for (const p of [qkv.q, qkv.k, qkv.v]) linear(p, D, D);
+    linear(names.dense(l), D, D);
+    linear(names.fc1(l), F, D);
+    linear(names.fc2(l), D, F);
+  }
+  vector(`${names.finalLn}.weight`, D);
+  vector(`${names.finalLn}.bias`, D);
+  linear(names.lmHead, V, D);
+  return out;
+}
+
+/**
+ * How the loader holds a parameter in memory, and its bytes: vectors as f32; matrices as the
+ * checkpoint stores them (auto; BF16 becomes f32) or as asked, except that only linear layers
+ * are quantized (the embedding is a lookup table: it keeps its stored dtype); matrices saved
+ * quantized by `phi quantize` (U8) as they are.
+ */
+export function heldAs(
+  ck: Checkpoint,
+  p: Param,
+  want: WeightDType | 'auto',
+): { dtype: WeightDType; bytes: number } {
+  const stored = ck.entries.get(p.name);
+  const [rows, cols] = p.shape;
+  if (p.role === 'vector') return { dtype: 'f32', bytes: 4 * rows };
+  if (stored?.info.dtype === 'U8') {
+    const q = stored.file.metadata[QUANT_KEY] === 'q4' ? 'q4' : 'q8';
+    return { dtype: q, bytes: quantizedBytes(q, rows, cols) };
+  }
+  const storedAs: WeightDType = stored?.info.dtype === 'F16' ? 'f16' : 'f32';
+  const quantize = want === 'q8' || want === 'q4';
+  const dtype = want === 'auto' || (quantize && p.role !== 'linear') ? storedAs : want;
+  const bytes =
+    dtype === 'q8' || dtype === 'q4'
+      ? quantizedBytes(dtype, rows, cols)
+      : rows * cols * (dtype === 'f16' ? 2 : 4);
+  return { dtype, bytes };
+}
+
 /** Read every parameter of the model described by `config` from `ck`. */
 export async function loadWeights(
   ck: Checkpoint,
@@ -197,9 +265,8 @@ export async function loadWeights(
     const stored8 = ck.entries.get(name);
     if (stored8?.info.dtype === 'U8') return readQuantized(stored8, name, rows, cols);
     const e = ck.entry(name, [rows, cols]);
-    const stored: WeightDType = e.info.dtype === 'F16' ? 'f16' : 'f32';
-    const quantized = want === 'q8' || want === 'q4';
-    const dtype: WeightDType = want === 'auto' || (quantized && !linear) ? stored : want;
+    const role = linear ? 'linear' : 'embedding';
+    const { dtype } = heldAs(ck, { name, shape: [rows, cols], role }, want);
     if (dtype === 'q8' || dtype === 'q4') {
       const w = allocQuantized(kernels, dtype, rows, cols);
       await readRowsF32(e, rows, cols, progress, (slab, row0, count) => quantizeRows(slab, count, cols, w, row0));
@@ -245,8 +312,6 @@ export async function loadWeights(
   const linear = async (name: string, out: number, inp: number): Promise<Linear> => ({
     weight: prepare(await matrix(`${name}.weight`, out, inp)),
     bias: await vector(`${name}.bias`, out),
-    inFeatures: inp,
-    outFeatures: out,
   });
   const layerNorm = async (name: string): Promise<LayerNormParams> => ({
     weight: await vector(`${name}.weight`, D),
@@ -265,8 +330,6 @@ export async function loadWeights(
       const part = (i: number): Linear => ({
         weight: sliceRows(fused.weight, i * D, D, D),
         bias: fused.bias.subarray(i * D, (i + 1) * D),
-        inFeatures: D,
-        outFeatures: D,
       });
       [q_proj, k_proj, v_proj] = [part(0), part(1), part(2)];
     } else {

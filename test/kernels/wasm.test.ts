@@ -1,17 +1,17 @@
 // Every WebAssembly kernel against its readable TypeScript twin, on fresh random inputs of
 // awkward sizes each run (the seed is in the test name to replay a failure), and threaded
 // runs against single-threaded ones, bit for bit.
-import { f32ToF16 } from '../../src/kernels/ref/f16.js';
+import { f32ToF16 } from '../../src/formats/f16.js';
 import * as ref from '../../src/kernels/ref/index.js';
 import {
+  activationBlocks,
   allocQuantized,
-  quantizeRows,
-  weightQ,
   blockScale,
   blocksOf,
-  quantizeActivations,
-  recordsOf,
-} from '../../src/kernels/ref/quant.js';
+  interleaved,
+  quantizeRows,
+  weightQ,
+} from '../../src/formats/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
 import { OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
@@ -20,15 +20,68 @@ import { expectClose, maxAbsDiff, xorshift } from '../helpers.js';
 
 const SEED = (Date.now() % 1_000_000) + 1;
 const SIZES = [1, 3, 17, 63, 2049];
-let one: WasmKernels, two: WasmKernels, three: WasmKernels;
+let one: WasmKernels, two: WasmKernels, three: WasmKernels, ext: WasmKernels;
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 beforeAll(async () => {
   const o = { readWasm, spawnWorker, reserveBytes: 64 << 20 };
-  [one, two, three] = await Promise.all(
-    [1, 2, 3].map((threads) => createWasmKernels({ ...o, threads })),
-  );
+  [one, two, three, ext] = await Promise.all([
+    ...[1, 2, 3].map((threads) => createWasmKernels({ ...o, threads })),
+    createWasmKernels({ ...o, int8Dot: false }), // the SIMD128 integer path, same build
+  ]);
 });
-afterAll(() => [one, two, three].forEach((k) => k.close()));
+afterAll(() => [one, two, three, ext].forEach((k) => k.close()));
+
+/** A copy of `a` in another backend's memory. */
+function copyTo<A extends Float32Array | Uint8Array | Uint16Array>(k: WasmKernels, a: A): A {
+  const b = (
+    a instanceof Float32Array
+      ? k.allocF32(a.length)
+      : a instanceof Uint16Array
+        ? k.allocU16(a.length)
+        : k.allocU8(a.length)
+  ) as A;
+  b.set(a);
+  return b;
+}
+
+/** Run a matmul on backend k with copies of the inputs. */
+function matmulOn(
+  k: WasmKernels,
+  x: Float32Array,
+  w: Weight,
+  bias: Float32Array | null,
+  T: number,
+  n: number,
+  d: number,
+): Float32Array {
+  const wk = { ...w, data: copyTo(k, w.data) } as Weight;
+  const out = k.allocF32(T * d);
+  k.matmul(out, copyTo(k, x), wk, bias && copyTo(k, bias), T, n, d);
+  return out;
+}
+
+/** Every row of a T-token matmul, bit for bit, against T single-token ones. */
+function expectRowsAsAlone(
+  k: WasmKernels,
+  x: Float32Array,
+  w: Weight,
+  bias: Float32Array | null,
+  T: number,
+  n: number,
+  d: number,
+  label: string,
+): void {
+  const all = matmulOn(k, x, w, bias, T, n, d);
+  for (let t = 0; t < T; t++) {
+    const alone = matmulOn(k, x.subarray(t * n, (t + 1) * n), w, bias, 1, n, d);
+    expect([label, t, Array.from(all.subarray(t * d, (t + 1) * d))]).toEqual([
+      label,
+      t,
+      Array.from(alone),
+    ]);
+  }
+}
 
 function fill(a: Float32Array, rand: () => number, scale = 1): Float32Array {
   for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * scale;
@@ -55,8 +108,16 @@ function weights(
 
 describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
   test('the backend reports what it is', () => {
-    expect(one.name).toMatch(/^wasm-(simd|relaxed)$/);
+    expect(one.name).toMatch(/^wasm-(simd|relaxed|relaxed-dot)$/);
     expect(two.threads).toBe(2);
+    expect(ext.int8Dot).toBe(false);
+  });
+
+  test('Node 22+ validates the relaxed build and its int8 dot product passes the self-test', () => {
+    // so that a run on Node 22 or 24 (CI runs this file there too) covers the dot path
+    if (NODE_MAJOR < 22) return;
+    expect(one.flavor).toBe('relaxed');
+    expect(one.int8Dot).toBe(true);
   });
 
   for (const dtype of ['f32', 'f16'] as const) {
@@ -79,6 +140,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
               1e-5,
               `matmul ${dtype} T=${T} n=${n} d=${d}`,
             );
+            if (T > 1) expectRowsAsAlone(one, x, w, bias, T, n, d, `${dtype} T=${T} n=${n} d=${d}`);
           }
         }
       }
@@ -89,35 +151,63 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     test(`matmul ${dtype}: quantized twin over awkward sizes (padded blocks and records, short tiles)`, () => {
       const rand = xorshift(SEED + (dtype === 'q8' ? 5 : 6));
       for (const T of [1, 2, 5]) {
-        for (const n of [1, 3, 17, 63, 64, 2049]) {
+        for (const n of [1, 3, 17, 63, 64, 129, 2049]) {
           for (const d of n > 100 ? [1, 3, 5, 17, 63] : [1, 3, 5, 17, 63, 64, 70, 131, 195]) {
             const src = fill(new Float32Array(d * n), rand, 0.5);
             const w = allocQuantized(one, dtype, d, n);
             quantizeRows(src, d, n, w, 0);
-            const x = fill(one.allocF32(T * n), rand);
-            const bias = rand() < 0.5 ? fill(one.allocF32(d), rand) : null;
+            const x = fill(new Float32Array(T * n), rand);
+            const bias = rand() < 0.5 ? fill(new Float32Array(d), rand) : null;
             const want = new Float32Array(T * d);
             ref.matmul(want, x, w, bias, T, n, d);
-            const got = one.allocF32(T * d);
-            one.matmul(got, x, w, bias, T, n, d);
-            expectClose(
-              got,
-              want,
-              1e-5 * Math.sqrt(n),
-              1e-5,
-              `matmul ${dtype} T=${T} n=${n} d=${d}`,
-            );
+            const got = matmulOn(one, x, w, bias, T, n, d);
+            const label = `matmul ${dtype} T=${T} n=${n} d=${d}`;
+            expectClose(got, want, 1e-5 * Math.sqrt(n), 1e-5, label);
+            // the SIMD128 integer path gives the same integer sums, so the same floats
+            expect([label, Array.from(matmulOn(ext, x, w, bias, T, n, d))]).toEqual([
+              label,
+              Array.from(got),
+            ]);
             // threads split whole tiles of 64 rows: bit-identical
-            const got3 = three.allocF32(T * d);
-            const w3 = allocQuantized(three, dtype, d, n);
-            w3.data.set(w.data);
-            const x3 = three.allocF32(T * n);
-            x3.set(x);
-            const b3 = bias ? three.allocF32(d) : null;
-            if (b3 && bias) b3.set(bias);
-            three.matmul(got3, x3, w3, b3, T, n, d);
-            expect(Array.from(got3)).toEqual(Array.from(got));
+            expect([label, Array.from(matmulOn(three, x, w, bias, T, n, d))]).toEqual([
+              label,
+              Array.from(got),
+            ]);
+            if (T > 1) expectRowsAsAlone(one, x, w, bias, T, n, d, label);
           }
+        }
+      }
+    });
+
+    test(`matmul ${dtype}: exact integer sums, every path (scales of 1, so the floats are exact)`, () => {
+      // weights and activations are integers whose blocks reach the top of their range: every
+      // scale is 1 (q4: the extreme on -8), every product and sum an exact float
+      const rand = xorshift(SEED + 9);
+      const top = dtype === 'q8' ? 127 : 8;
+      for (const [T, n, d] of [
+        [1, 128, 64],
+        [3, 200, 70],
+        [2, 33, 5],
+      ]) {
+        const src = new Float32Array(d * n).map(() => Math.round((rand() * 2 - 1) * (top - 1)));
+        const x = new Float32Array(T * n).map(() => Math.round((rand() * 2 - 1) * 126));
+        for (let i = 0; i < d; i++)
+          for (let b = 0; b * 32 < n; b++) src[i * n + b * 32] = dtype === 'q8' ? top : -top;
+        for (let t = 0; t < T; t++) for (let b = 0; b * 32 < n; b++) x[t * n + b * 32] = 127;
+        const w = allocQuantized(one, dtype, d, n);
+        quantizeRows(src, d, n, w, 0);
+        const exact = new Float32Array(T * d);
+        for (let t = 0; t < T; t++)
+          for (let i = 0; i < d; i++) {
+            let sum = 0;
+            for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
+            exact[t * d + i] = sum;
+          }
+        for (const k of [one, ext, three]) {
+          expect([k.name, Array.from(matmulOn(k, x, w, null, T, n, d))]).toEqual([
+            k.name,
+            Array.from(exact),
+          ]);
         }
       }
     });
@@ -129,10 +219,10 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     expect(one.exports.STREAM_ROWS.value).toBe(STREAM_ROWS);
   });
 
-  test('quantize_act: the same integers and scales as quantizeActivations, padding zero', () => {
+  test('quantize_act: the same integers, order, scales and sums as the twin; padding zero', () => {
     const rand = xorshift(SEED + 8);
     for (const T of [1, 2, 5]) {
-      for (const n of [...SIZES, 64, 129]) {
+      for (const n of [...SIZES, 64, 129, 160]) {
         const x = fill(three.allocF32(T * n), rand, 3);
         if (n > 3) {
           // ties: with max |x| = 127 the scale is 1, and Math.round(2.5) = 3, Math.round(-2.5) = -2
@@ -140,35 +230,46 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
           x[1] = 2.5;
           x[2] = -2.5;
         }
-        const nbp = recordsOf(n) * 4;
+        const nbp = activationBlocks(n);
         const want = {
-          xq: new Int16Array(T * nbp * 32),
-          xs: new Float32Array(T * nbp),
-          xsum: new Int32Array(T * nbp),
+          q: new Int8Array(T * nbp * 32),
+          scale: new Float32Array(T * nbp),
+          sum: new Int32Array(T * nbp),
         };
-        quantizeActivations(x, T, n, want.xq, want.xs, want.xsum);
-        const xq = three.allocU8(T * nbp * 64).fill(0xaa); // garbage: padding must be written
-        const xs = three.allocF32(T * nbp);
-        const xsum = three.allocF32(T * nbp);
+        ref.quantize_act(x, T, n, want);
+        const q = three.allocU8(T * nbp * 32).fill(0xaa); // garbage: padding must be written
+        const scale = three.allocF32(T * nbp);
+        const sum = three.allocF32(T * nbp);
         three.pool.run(OP.quantize_act, [
           x.byteOffset,
           n,
           nbp,
-          xq.byteOffset,
-          xs.byteOffset,
-          xsum.byteOffset,
+          q.byteOffset,
+          scale.byteOffset,
+          sum.byteOffset,
           T,
         ]);
         const where = `T=${T} n=${n}`;
-        expect([where, Array.from(new Int16Array(xq.buffer, xq.byteOffset, T * nbp * 32))]).toEqual(
-          [where, Array.from(want.xq)],
-        );
-        expect(Array.from(xs)).toEqual(Array.from(want.xs));
-        expect(Array.from(new Int32Array(xsum.buffer, xsum.byteOffset, T * nbp))).toEqual(
-          Array.from(want.xsum),
+        expect([where, Array.from(new Int8Array(q.buffer, q.byteOffset, q.length))]).toEqual([
+          where,
+          Array.from(want.q),
+        ]);
+        expect(Array.from(scale)).toEqual(Array.from(want.scale));
+        expect(Array.from(new Int32Array(sum.buffer, sum.byteOffset, T * nbp))).toEqual(
+          Array.from(want.sum),
         );
       }
     }
+  });
+
+  test('the record interleaving puts weight 4k+m of block b at byte 16k + 4b + m', () => {
+    const seen = new Set<number>();
+    for (let k = 0; k < 128; k++) {
+      const [b, j] = [k >> 5, k & 31];
+      expect(interleaved(k)).toBe(16 * (j >> 2) + 4 * b + (j & 3));
+      seen.add(interleaved(k));
+    }
+    expect(seen.size).toBe(128); // a permutation
   });
 
   test('quantization round trip: within half a step (q4: a step at the clamped +7 end), extremes exact', () => {

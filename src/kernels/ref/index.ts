@@ -1,13 +1,47 @@
 // The readable TypeScript backend: the spec every faster backend is tested against.
-import type { Kernels } from '../types.js';
+import type { Kernels, Weight } from '../types.js';
 import { attention } from './attention.js';
 import { gelu_new } from './gelu.js';
 import { layernorm } from './layernorm.js';
-import { matmul } from './matmul.js';
+import { matmul_f16, matmul_f32 } from './matmul.js';
+import { matmul_q4, matmul_q8, quantize_act } from './quant.js';
 import { rotary } from './rotary.js';
 import { softmax } from './softmax.js';
 
-export { attention, gelu_new, layernorm, matmul, rotary, softmax };
+export {
+  attention,
+  gelu_new,
+  layernorm,
+  matmul_f16,
+  matmul_f32,
+  matmul_q4,
+  matmul_q8,
+  quantize_act,
+  rotary,
+  softmax,
+};
+
+/** W (d,n) @ x (T,n) + b (d,) -> out (T,d), whatever the weight's dtype. */
+export function matmul(
+  out: Float32Array,
+  x: Float32Array,
+  w: Weight,
+  bias: Float32Array | null,
+  T: number,
+  n: number,
+  d: number,
+): void {
+  switch (w.dtype) {
+    case 'f32':
+      return matmul_f32(out, x, w.data, bias, T, n, d);
+    case 'f16':
+      return matmul_f16(out, x, w.data, w.log2Scale ?? 0, bias, T, n, d);
+    case 'q8':
+      return matmul_q8(out, x, w, bias, T, n, d);
+    case 'q4':
+      return matmul_q4(out, x, w, bias, T, n, d);
+  }
+}
 
 export function createRefKernels(): Kernels {
   return {

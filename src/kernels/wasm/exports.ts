@@ -55,7 +55,12 @@ export interface KernelExports {
   stream_sum(ptr: number, bytes: number): number;
   matmul_q8: MatmulQuantized;
   matmul_q4: MatmulQuantized;
-  /** Activations to int8 blocks, tokens [t0, t1) (src/kernels/ref/quant.ts quantizeActivations). */
+  /** The same with relaxed SIMD's int8 dot product (only where dot_probe is right). */
+  matmul_q8_dot: MatmulQuantized;
+  matmul_q4_dot: MatmulQuantized;
+  /** out = relaxed_dot_i8x16_i7x16_add_s(a, b, c), all pointers; 0 without relaxed SIMD. */
+  dot_probe(a: number, b: number, c: number, out: number): number;
+  /** Activations to int8 blocks, tokens [t0, t1) (twin: src/kernels/ref/quant.ts quantize_act). */
   quantize_act(
     x: number,
     n: number,
@@ -83,6 +88,8 @@ export const OP = {
   matmul_q8: 6,
   matmul_q4: 7,
   quantize_act: 8,
+  matmul_q8_dot: 9,
+  matmul_q4_dot: 10,
   exit: 99,
 } as const;
 
@@ -120,23 +127,18 @@ export function runShare(
       return;
     }
     case OP.matmul_q8:
-    case OP.matmul_q4: {
+    case OP.matmul_q4:
+    case OP.matmul_q8_dot:
+    case OP.matmul_q4_dot: {
       // whole tiles of 4 streams (assembly/quant.ts)
       const [r0, r1] = split(a[8], ith, nth, 4 * STREAM_ROWS);
-      if (r0 < r1)
-        (op === OP.matmul_q8 ? k.matmul_q8 : k.matmul_q4)(
-          a[0],
-          a[1],
-          a[2],
-          a[3],
-          a[4],
-          a[5],
-          a[6],
-          a[7],
-          a[8],
-          r0,
-          r1,
-        );
+      const f = {
+        [OP.matmul_q8]: k.matmul_q8,
+        [OP.matmul_q4]: k.matmul_q4,
+        [OP.matmul_q8_dot]: k.matmul_q8_dot,
+        [OP.matmul_q4_dot]: k.matmul_q4_dot,
+      }[op];
+      if (r0 < r1) f(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], r0, r1);
       return;
     }
     case OP.attention: {

@@ -6,13 +6,19 @@
 // Node 22+, Chrome 114+), each with shared memory for threads or without. The relaxed one is
 // used when the runtime validates it. Threads need SharedArrayBuffer and a way to start
 // workers; without them the backend runs on the calling thread alone.
-import { f16Stats, scaleF16InPlace } from '../ref/f16.js';
-import { BLOCK, RECORD_BLOCKS, recordsOf } from '../ref/quant.js';
+import { f16Stats, scaleF16InPlace } from '../../formats/f16.js';
+import { activationBlocks, recordsOf } from '../../formats/quant.js';
+import { ALIGN, formatBytes, WASM32_BYTES } from '../../memory.js';
 import { rotary } from '../ref/rotary.js';
 import { layernorm } from '../ref/layernorm.js';
 import type { Kernels, Weight } from '../types.js';
 import { OP, WIDE_ROWS, type KernelExports } from './exports.js';
+
+type QuantizeArgs = [number, number, number, number, number, number];
 import { ThreadPool, type SpawnWorker } from './pool.js';
+import { scratchLayout, type ScratchSizes } from './scratch.js';
+
+export { scratchLayout, type ScratchSizes };
 
 export type { SpawnWorker, WorkerData, WorkerLike } from './pool.js';
 
@@ -29,14 +35,20 @@ export interface WasmKernelsOptions {
   flavor?: WasmFlavor;
   /** Bytes to reserve up front (the loader passes the model's size). */
   reserveBytes?: number;
+  /** Allocate the scratch for steps of this size at once (the loader does; else on first use). */
+  scratch?: ScratchSizes;
+  /**
+   * Let the quantized matmuls use relaxed SIMD's int8 dot product where the start-up
+   * self-test passes (default true); false keeps them on the SIMD128 integer path.
+   */
+  int8Dot?: boolean;
 }
 
 const PAGE = 65536;
-const MAX_BYTES = 65536 * PAGE; // wasm32: 4 GiB
-const ALIGN = 64;
+const MAX_BYTES = WASM32_BYTES;
 
 /** 2^112: the scale that the f16 widening trick moves onto the activations (assembly/matmul.ts). */
-export const F16_X_SCALE = 2 ** 112;
+const F16_X_SCALE = 2 ** 112;
 
 async function defaultReadWasm(file: string): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL(`../../../../build/${file}`, import.meta.url);
@@ -63,20 +75,14 @@ function defaultSpawn(): SpawnWorker | undefined {
   };
 }
 
-export function formatBytes(n: number): string {
-  return `${(n / 2 ** 30).toFixed(2)} GiB`;
-}
-
 export class WasmKernels implements Kernels {
   readonly name: string;
   private top: number;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
-  private xs: Float32Array = new Float32Array(0);
-  private xq: Int16Array = new Int16Array(0);
-  private xqScales: Float32Array = new Float32Array(0);
-  private xqSums: Int32Array = new Int32Array(0);
-  private wide: Float32Array = new Float32Array(0);
-  private scores: Float32Array = new Float32Array(0);
+  private sizes: ScratchSizes = { rows: 0, inputs: 0, positions: 0 };
+  private scratch: Record<string, number> = {};
+  /** Whether the quantized matmuls use the relaxed int8 dot product (see dotSelfTest). */
+  readonly int8Dot: boolean;
 
   constructor(
     readonly exports: KernelExports,
@@ -84,19 +90,76 @@ export class WasmKernels implements Kernels {
     readonly flavor: WasmFlavor,
     readonly pool: ThreadPool,
     readonly shared: boolean,
+    allowInt8Dot = true,
   ) {
     this.top = Math.ceil(exports.heap_base() / ALIGN) * ALIGN;
     this.buffers.add(memory.buffer);
-    this.name = `wasm-${flavor}${pool.nth > 1 ? ` x${pool.nth} threads` : ''}`;
+    this.int8Dot = flavor === 'relaxed' && this.dotSelfTest() && allowInt8Dot;
+    this.base = this.top; // what the self-test took is not part of the model's plan
+    this.name = `wasm-${flavor}${this.int8Dot ? '-dot' : ''}${pool.nth > 1 ? ` x${pool.nth} threads` : ''}`;
+  }
+
+  /** First byte handed out: the module's own static data lies below. */
+  readonly base: number;
+
+  /**
+   * Does the relaxed int8 dot product give the exact answer here? Run once, cold (so in the
+   * engine's first tier, where V8 11 computed it wrong), on inputs with negative a, b up to
+   * 127 and a non-zero accumulator. The quantized kernels use it only if so.
+   */
+  private dotSelfTest(): boolean {
+    const p = this.alloc(64);
+    const a = new Int8Array(this.memory.buffer, p, 16);
+    const b = new Uint8Array(this.memory.buffer, p + 16, 16);
+    const c = new Int32Array(this.memory.buffer, p + 32, 4);
+    a.set([1, -2, 3, -128, 127, 5, -7, 9, -1, -1, -1, -1, 100, -100, 50, -50]);
+    b.set([1, 2, 3, 4, 127, 0, 127, 1, 5, 6, 7, 8, 127, 127, 1, 2]);
+    c.set([100, -200, 300, 2 ** 30]);
+    const want = [0, 1, 2, 3].map((l) => {
+      let sum = c[l];
+      for (let k = 4 * l; k < 4 * l + 4; k++) sum += a[k] * b[k];
+      return sum;
+    });
+    if (!this.exports.dot_probe(p, p + 16, p + 32, p + 48)) return false;
+    const got = new Int32Array(this.memory.buffer, p + 48, 4);
+    return want.every((v, l) => got[l] === v);
+  }
+
+  /**
+   * Allocate the scratch that steps of up to `sizes` need (once, by the loader; a kernel
+   * called with larger inputs grows it, which only shared memory allows).
+   */
+  reserveScratch(sizes: ScratchSizes): void {
+    const want = {
+      rows: Math.max(sizes.rows, this.sizes.rows),
+      inputs: Math.max(sizes.inputs, this.sizes.inputs),
+      positions: Math.max(sizes.positions, this.sizes.positions),
+    };
+    if (
+      want.rows === this.sizes.rows &&
+      want.inputs === this.sizes.inputs &&
+      want.positions === this.sizes.positions
+    )
+      return;
+    this.sizes = want;
+    this.scratch = Object.fromEntries(
+      scratchLayout(want, this.threads).map(([name, bytes]) => [name, this.alloc(bytes)]),
+    );
+  }
+
+  private scratchFor(T: number, n: number, positions = 0): Record<string, number> {
+    if (T > this.sizes.rows || n > this.sizes.inputs || positions > this.sizes.positions)
+      this.reserveScratch({ rows: T, inputs: n, positions });
+    return this.scratch;
   }
 
   get threads(): number {
     return this.pool.nth;
   }
 
-  /** Bytes handed out so far. */
+  /** Bytes handed out so far (from `base`). */
   get usedBytes(): number {
-    return this.top;
+    return this.top - this.base;
   }
 
   private alloc(bytes: number): number {
@@ -172,67 +235,60 @@ export class WasmKernels implements Kernels {
     d: number,
   ): void {
     const b = bias ? this.ptr(bias) : 0;
-    if (w.dtype === 'q8' || w.dtype === 'q4') {
-      // activations to int8 blocks (kept as int16 for the SIMD dot product), on this thread
-      const nr = recordsOf(n);
-      const blocks = T * nr * RECORD_BLOCKS;
-      if (this.xqScales.length < blocks) {
-        const bytes = this.allocU8(blocks * BLOCK * 2);
-        this.xq = new Int16Array(bytes.buffer, bytes.byteOffset, blocks * BLOCK);
-        this.xqScales = this.allocF32(blocks);
-        const sums = this.allocF32(blocks);
-        this.xqSums = new Int32Array(sums.buffer, sums.byteOffset, blocks);
+    const sc = this.scratchFor(T, n);
+    switch (w.dtype) {
+      case 'f32':
+        this.pool.run(OP.matmul_f32, [this.ptr(out), this.ptr(x), this.ptr(w.data), b, T, n, d]);
+        return;
+      case 'f16': {
+        // the widening leaves a 2^-112 (and the re-encoding 2^log2Scale) to put on x
+        const scale = F16_X_SCALE * 2 ** (w.log2Scale ?? 0);
+        const xScaled = new Float32Array(this.memory.buffer, sc.xScaled, T * n);
+        for (let i = 0; i < T * n; i++) xScaled[i] = x[i] * scale;
+        const wide = WIDE_ROWS * n * 4; // bytes of each thread's scratch
+        this.pool.run(OP.matmul_f16, [
+          this.ptr(out),
+          sc.xScaled,
+          this.ptr(w.data),
+          b,
+          T,
+          n,
+          d,
+          sc.wide,
+          wide,
+        ]);
+        return;
       }
-      // (the twin's arithmetic exactly, in wasm; tokens split over the threads for prefill)
-      const args: [number, number, number, number, number, number] = [
-        this.ptr(x),
-        n,
-        nr * RECORD_BLOCKS,
-        this.ptr(this.xq),
-        this.ptr(this.xqScales),
-        this.ptr(this.xqSums),
-      ];
-      // one token: on this thread, without waking the workers for nothing
-      if (T === 1) this.exports.quantize_act(...args, 0, 1);
-      else this.pool.run(OP.quantize_act, [...args, T]);
-      const op = w.dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4;
-      this.pool.run(op, [
-        this.ptr(out),
-        this.ptr(this.xq),
-        this.ptr(this.xqScales),
-        this.ptr(this.xqSums),
-        this.ptr(w.data),
-        b,
-        T,
-        nr,
-        d,
-      ]);
-      return;
+      case 'q8':
+      case 'q4': {
+        // activations to int8 blocks in wasm (the twin's arithmetic exactly): one token on
+        // this thread, without waking the workers for nothing; tokens split over threads
+        const nbp = activationBlocks(n);
+        const args = [this.ptr(x), n, nbp, sc.xq, sc.xqScale, sc.xqSum];
+        if (T === 1) this.exports.quantize_act(...(args as QuantizeArgs), 0, 1);
+        else this.pool.run(OP.quantize_act, [...args, T]);
+        const op =
+          w.dtype === 'q8'
+            ? this.int8Dot
+              ? OP.matmul_q8_dot
+              : OP.matmul_q8
+            : this.int8Dot
+              ? OP.matmul_q4_dot
+              : OP.matmul_q4;
+        this.pool.run(op, [
+          this.ptr(out),
+          sc.xq,
+          sc.xqScale,
+          sc.xqSum,
+          this.ptr(w.data),
+          b,
+          T,
+          recordsOf(n),
+          d,
+        ]);
+        return;
+      }
     }
-    if (w.dtype === 'f32') {
-      this.pool.run(OP.matmul_f32, [this.ptr(out), this.ptr(x), this.ptr(w.data), b, T, n, d]);
-      return;
-    }
-    if (this.xs.length < T * n) this.xs = this.allocF32(T * n);
-    const xs = this.xs;
-    const scale = F16_X_SCALE * 2 ** (w.log2Scale ?? 0);
-    for (let i = 0; i < T * n; i++) xs[i] = x[i] * scale;
-    // prefill widens rows into a scratch of each thread's own (assembly/matmul.ts)
-    const stride = T >= 4 ? WIDE_ROWS * n : 0;
-    if (this.wide.length < this.pool.nth * stride)
-      this.wide = this.allocF32(this.pool.nth * stride);
-    const scratch = stride ? this.ptr(this.wide) : 0;
-    this.pool.run(OP.matmul_f16, [
-      this.ptr(out),
-      this.ptr(xs),
-      this.ptr(w.data),
-      b,
-      T,
-      n,
-      d,
-      scratch,
-      stride * 4,
-    ]);
   }
 
   attention(
@@ -247,10 +303,7 @@ export class WasmKernels implements Kernels {
     scale: number,
     probs: Float32Array | null,
   ): void {
-    // one scores row per thread
-    const stride = pos0 + T;
-    if (this.scores.length < stride * this.threads)
-      this.scores = this.allocF32(stride * this.threads);
+    const sc = this.scratchFor(0, 0, pos0 + T);
     const scaleBits = new Int32Array(new Float32Array([scale]).buffer)[0];
     this.pool.run(OP.attention, [
       this.ptr(out),
@@ -262,8 +315,8 @@ export class WasmKernels implements Kernels {
       H,
       Dh,
       scaleBits,
-      this.ptr(this.scores),
-      stride * 4,
+      sc.scores,
+      this.sizes.positions * 4, // one row of scores per thread
       probs ? this.ptr(probs) : 0,
     ]);
   }
@@ -347,5 +400,7 @@ export async function createWasmKernels(o: WasmKernelsOptions = {}): Promise<Was
     );
     pool = new ThreadPool(exports, module, memory, 1, spawn!);
   }
-  return new WasmKernels(exports, memory, flavor, pool, shared);
+  const kernels = new WasmKernels(exports, memory, flavor, pool, shared, o.int8Dot ?? true);
+  if (o.scratch) kernels.reserveScratch(o.scratch);
+  return kernels;
 }

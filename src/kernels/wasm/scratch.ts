@@ -1,0 +1,27 @@
+// The wasm backend's own buffers, besides weights, state and caches: sized once for the
+// largest step a model makes (src/memory.ts counts them in the plan).
+import { activationBlocks, BLOCK } from '../../formats/quant.js';
+import { WIDE_ROWS } from './exports.js';
+
+/** What a model's steps need the kernels to hold besides weights, state and caches. */
+export interface ScratchSizes {
+  /** Most rows (tokens) of one matmul. */
+  rows: number;
+  /** Most input features of one matmul (phi: the MLP width F). */
+  inputs: number;
+  /** Most positions attention looks at (the context). */
+  positions: number;
+}
+
+/** The scratch buffers of the wasm backend, as (name, bytes), in allocation order. */
+export function scratchLayout(s: ScratchSizes, threads: number): [string, number][] {
+  const blocks = s.rows * activationBlocks(s.inputs);
+  return [
+    ['xScaled', 4 * s.rows * s.inputs], // f16 matmuls: the activations · 2^112
+    ['wide', 4 * threads * WIDE_ROWS * s.inputs], // f16 rows widened to f32, per thread
+    ['xq', blocks * BLOCK], // quantized activations: int8 values
+    ['xqScale', 4 * blocks], // their block scales
+    ['xqSum', 4 * blocks], // their block sums
+    ['scores', 4 * threads * s.positions], // attention: one row of scores per thread
+  ];
+}
