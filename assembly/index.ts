@@ -4,6 +4,7 @@ export { matmul_f32, matmul_f16, WIDE_ROWS } from './matmul';
 export { matmul_q8, matmul_q4, matmul_q8_dot, matmul_q4_dot, dot_probe, quantize_act, STREAM_ROWS } from './quant';
 export { attention } from './attention';
 export { gelu_new } from './gelu';
+export { layernorm } from './layernorm';
 export { stream_sum } from './stream';
 
 /** First byte after the module's static data: the JS side allocates from here up. */

@@ -29,7 +29,7 @@
 import { hsum, madd } from './simd';
 
 /** Rows in each of a tile's 4 streams; a tile is 4 x this many rows (threads split tiles). */
-export const STREAM_ROWS: i32 = 16;
+export const STREAM_ROWS: i32 = 64;
 
 const ZERO = i32x4.splat(0);
 
@@ -116,6 +116,12 @@ const ZERO = i32x4.splat(0);
   let p: v128;
   if (q4) p = i32x4.sub(dot ? q4_dot(rec + 16, x) : q4_ext(rec + 16, x), x8); // Σ (q + 8)·x - 8·Σ x
   else p = dot ? q8_dot(rec + 16, x) : q8_ext(rec + 16, x);
+  return finish(p, rec, xsc, acc);
+}
+
+/** acc + a record's integer block sums p times its 4 weight scales (at rec) times xsc. */
+// @ts-ignore: decorator
+@inline function finish(p: v128, rec: usize, xsc: v128, acc: v128): v128 {
   return madd(f32x4.convert_i32x4_s(p), f32x4.mul(v128.load(rec), xsc), acc);
 }
 
@@ -152,10 +158,45 @@ const ZERO = i32x4.splat(0);
           const x = xt + (<usize>r << 7);
           const xsc = v128.load(st + (<usize>r << 4));
           const x8 = q4 ? i32x4.shl(v128.load(zt + (<usize>r << 4)), 3) : ZERO;
-          a0 = record(q4, dot, w0 + o, x, xsc, x8, a0);
-          a1 = record(q4, dot, w1 + o, x, xsc, x8, a1);
-          a2 = record(q4, dot, w2 + o, x, xsc, x8, a2);
-          a3 = record(q4, dot, w3 + o, x, xsc, x8, a3);
+          if (dot) {
+            // the dot paths spelled out for the 4 rows, so each activation vector is loaded
+            // (and, for q8, split into sign and magnitude) once for all 4
+            let s0 = ZERO, s1 = ZERO, s2 = ZERO, s3 = ZERO;
+            if (q4) {
+              const m = i8x16.splat(0x0f);
+              for (let j: usize = 0; j < 64; j += 16) {
+                const xa = v128.load(x + j), xb = v128.load(x + j, 64);
+                let v = v128.load(w0 + o + 16 + j);
+                s0 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s0));
+                v = v128.load(w1 + o + 16 + j);
+                s1 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s1));
+                v = v128.load(w2 + o + 16 + j);
+                s2 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s2));
+                v = v128.load(w3 + o + 16 + j);
+                s3 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s3));
+              }
+              s0 = i32x4.sub(s0, x8); s1 = i32x4.sub(s1, x8); s2 = i32x4.sub(s2, x8); s3 = i32x4.sub(s3, x8);
+            } else {
+              for (let k: usize = 0; k < 128; k += 16) {
+                const xv = v128.load(x + k);
+                const neg = i8x16.lt_s(xv, ZERO); // 0xff where x < 0
+                const xa = i8x16.abs(xv);
+                s0 = dot7(i8x16.sub(v128.xor(v128.load(w0 + o + 16 + k), neg), neg), xa, s0);
+                s1 = dot7(i8x16.sub(v128.xor(v128.load(w1 + o + 16 + k), neg), neg), xa, s1);
+                s2 = dot7(i8x16.sub(v128.xor(v128.load(w2 + o + 16 + k), neg), neg), xa, s2);
+                s3 = dot7(i8x16.sub(v128.xor(v128.load(w3 + o + 16 + k), neg), neg), xa, s3);
+              }
+            }
+            a0 = finish(s0, w0 + o, xsc, a0);
+            a1 = finish(s1, w1 + o, xsc, a1);
+            a2 = finish(s2, w2 + o, xsc, a2);
+            a3 = finish(s3, w3 + o, xsc, a3);
+          } else {
+            a0 = record(q4, dot, w0 + o, x, xsc, x8, a0);
+            a1 = record(q4, dot, w1 + o, x, xsc, x8, a1);
+            a2 = record(q4, dot, w2 + o, x, xsc, x8, a2);
+            a3 = record(q4, dot, w3 + o, x, xsc, x8, a3);
+          }
         }
         const ot = out + (<usize>t * <usize>d << 2);
         storeRow(ot, bias, i, row1, a0);

@@ -15,3 +15,30 @@
     f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
   );
 }
+
+/**
+ * e^x for 4 lanes, to about 1 ulp: 2^n · e^r with n = round(x·log2 e), r = x - n·ln 2 (ln 2 in
+ * two parts, so r is exact), e^r by a degree-6 polynomial (Cephes' expf). x is clamped to
+ * [-87.3, 88.3], where 2^n stays a normal f32: below, the result is 2^-126 · e^r, not 0.
+ * n is rounded by adding 1.5·2^23, which leaves round(x·log2 e) in the low mantissa bits: the
+ * integer for 2^n comes from those bits, no float-to-int conversion needed.
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  const MAGIC = f32x4.splat(12582912.0); // 1.5 · 2^23
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.37626)); // p: one instruction each
+  const m = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), MAGIC);
+  const n = f32x4.sub(m, MAGIC); // round(x · log2 e) as a float
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  // the integer n sits in the low bits of m: 2^n = (n + 127) << 23
+  const scale = i32x4.shl(i32x4.add(i32x4.sub(m, MAGIC), i32x4.splat(127)), 23);
+  return f32x4.mul(y, scale);
+}

@@ -87,7 +87,7 @@ export interface Kernels {
   /**
    * Causal multi-head attention of T queries at positions pos0..pos0+T-1 against the cache:
    * out (T, H*Dh) = softmax(q kᵀ · scale, keys 0..pos) v, per head.
-   * q (T, H*Dh); kCache, vCache (maxPos, H*Dh) holding positions 0..pos0+T-1.
+   * q (T, H*Dh); kCache, vCache (H, maxPos, Dh) holding positions 0..pos0+T-1.
    * probs: null, or (H, T, pos0+T) to receive the softmax probabilities (0 above the diagonal).
    */
   attention(
@@ -99,6 +99,7 @@ export interface Kernels {
     pos0: number,
     H: number,
     Dh: number,
+    maxPos: number,
     scale: number,
     probs: Float32Array | null,
   ): void;

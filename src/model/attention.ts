@@ -1,7 +1,7 @@
 // Multi-head self-attention with a KV cache, as transformers' PhiAttention:
 //   q, k, v = x Wqᵀ + bq, x Wkᵀ + bk, x Wvᵀ + bv           (T, D) each, D = H·Dh
 //   q, k    = rotary(q, k)                                  first R dims of each head
-//   cache[pos0 .. pos0+T) = k, v                            (T_max, D) per layer
+//   cache[pos0 .. pos0+T) = k, v                            (H, T_max, Dh) per layer
 //   head_h  = softmax(q_h k_hᵀ / √Dh + causal mask) v_h     over cached positions 0..pos
 //   attn(x) = concat(head_0 .. head_H-1) Wdenseᵀ + bdense
 // The projections run on all rows of the step at once; each sequence's rows then attend to
@@ -36,25 +36,15 @@ export function attention(
     // rotate the first R dims of every q and k head by their position
     applyRotary(q, k, n, pos0, cfg, s.ropeCos, s.ropeSin, kernels);
 
-    // append these keys and values to the sequence's cache (T_max, D)
-    const [keyCache, valueCache] = [cache.layerKeys(layer), cache.layerValues(layer)];
-    keyCache.set(k, pos0 * D);
-    valueCache.set(v, pos0 * D);
+    // append these keys and values to the sequence's cache, (H, T_max, Dh) a layer
+    cache.write(layer, pos0, k, v, n);
 
     // every head attends to positions 0..its own (causal), scores scaled by 1/√Dh
     const probs = layer === s.probeLayer ? s.attnProbs : null; // (H, n, pos0+n), for inspect
-    kernels.attention(
-      part(s.attnHeads),
-      q,
-      keyCache,
-      valueCache,
-      n,
-      pos0,
-      H,
-      Dh,
-      1 / Math.sqrt(Dh),
-      probs,
-    );
+    const [keys, values] = [cache.layerKeys(layer), cache.layerValues(layer)];
+    const scale = 1 / Math.sqrt(Dh);
+    const T_max = cache.maxPositions;
+    kernels.attention(part(s.attnHeads), q, keys, values, n, pos0, H, Dh, T_max, scale, probs);
   }
 
   // mix the heads back into the residual width

@@ -307,38 +307,86 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     expect(Array.from(out)).toEqual([7, 7, 7, 7]);
   });
 
-  test('attention over awkward head sizes and positions', () => {
+  test('attention over awkward head sizes and positions; each query as it is alone', () => {
     const rand = xorshift(SEED + 1);
     for (const [H, Dh] of [
       [1, 1],
       [3, 5],
       [4, 16],
+      [2, 33],
       [2, 63],
+      [3, 64],
     ]) {
       for (const [T, pos0] of [
         [1, 0],
         [1, 40],
         [7, 0],
         [3, 17],
+        [5, 6],
       ]) {
         const S = H * Dh;
         const maxPos = pos0 + T + 2;
         const q = fill(one.allocF32(T * S), rand);
-        const k = fill(one.allocF32(maxPos * S), rand);
+        const k = fill(one.allocF32(maxPos * S), rand); // (H, maxPos, Dh)
         const v = fill(one.allocF32(maxPos * S), rand);
         const want = new Float32Array(T * S);
         const P = pos0 + T;
         const wantProbs = new Float32Array(H * T * P);
-        ref.attention(want, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), wantProbs);
+        const scale = 1 / Math.sqrt(Dh);
+        ref.attention(want, q, k, v, T, pos0, H, Dh, maxPos, scale, wantProbs);
         const got = one.allocF32(T * S);
         const probs = one.allocF32(H * T * P).fill(NaN);
-        one.attention(got, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), probs);
+        one.attention(got, q, k, v, T, pos0, H, Dh, maxPos, scale, probs);
         const label = `attention H=${H} Dh=${Dh} T=${T} pos0=${pos0}`;
         expectClose(got, want, 1e-5, 1e-5, label);
         expectClose(probs, wantProbs, 1e-6, 1e-5, `${label} probabilities`);
         const alone = one.allocF32(T * S);
-        one.attention(alone, q, k, v, T, pos0, H, Dh, 1 / Math.sqrt(Dh), null);
+        one.attention(alone, q, k, v, T, pos0, H, Dh, maxPos, scale, null);
         expect(maxAbsDiff(alone, got)).toBe(0);
+        // query t alone, at position pos0 + t, gives its row bit for bit
+        for (let t = 0; t < T; t++) {
+          const row = one.allocF32(S);
+          one.attention(
+            row,
+            q.subarray(t * S, (t + 1) * S),
+            k,
+            v,
+            1,
+            pos0 + t,
+            H,
+            Dh,
+            maxPos,
+            scale,
+            null,
+          );
+          expect([label, t, Array.from(row)]).toEqual([
+            label,
+            t,
+            Array.from(got.subarray(t * S, (t + 1) * S)),
+          ]);
+        }
+      }
+    }
+  });
+
+  test('layernorm over awkward widths; rows as they are alone', () => {
+    const rand = xorshift(SEED + 10);
+    for (const T of [1, 3, 5]) {
+      for (const n of [1, 3, 17, 64, 2049]) {
+        const x = fill(one.allocF32(T * n), rand, 3);
+        for (let i = 0; i < x.length; i++) x[i] += 5; // a mean far from 0
+        const w = fill(one.allocF32(n), rand);
+        const b = fill(one.allocF32(n), rand);
+        const want = new Float32Array(T * n);
+        ref.layernorm(want, x, w, b, T, n, 1e-5);
+        const got = three.allocF32(T * n);
+        three.layernorm(got, copyTo(three, x), copyTo(three, w), copyTo(three, b), T, n, 1e-5);
+        expectClose(got, want, 2e-5, 1e-5, `layernorm T=${T} n=${n}`);
+        for (let t = 0; t < T; t++) {
+          const row = one.allocF32(n);
+          one.layernorm(row, x.subarray(t * n, (t + 1) * n), w, b, 1, n, 1e-5);
+          expect(Array.from(row)).toEqual(Array.from(got.subarray(t * n, (t + 1) * n)));
+        }
       }
     }
   });
@@ -347,6 +395,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     const rand = xorshift(SEED + 2);
     for (const len of [1, 3, 17, 63, 2049]) {
       const g = fill(one.allocF32(len), rand, 6);
+      if (len > 3) g.set([-40, 40, -9.5, 0]); // the tails: -0 and x
       const gw = Float32Array.from(g);
       ref.gelu_new(gw, len);
       one.gelu_new(g, len);
@@ -363,10 +412,10 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     v.set([1, 2, 3, 4, 5, 6]);
     const got = one.allocF32(T * Dh);
     const probs = one.allocF32(H * T * T);
-    one.attention(got, q, k, v, T, 0, H, Dh, 1, probs);
+    one.attention(got, q, k, v, T, 0, H, Dh, T, 1, probs);
     const want = new Float32Array(T * Dh);
     const wantProbs = new Float32Array(H * T * T);
-    ref.attention(want, q, k, v, T, 0, H, Dh, 1, wantProbs);
+    ref.attention(want, q, k, v, T, 0, H, Dh, T, 1, wantProbs);
     expect(got.every(Number.isFinite)).toBe(true);
     expectClose(got, want, 1e-5, 1e-5, 'attention');
     expectClose(probs, wantProbs, 1e-6, 0, 'probabilities');
@@ -407,7 +456,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
           return b;
         });
         const out = kk.allocF32(T * S);
-        kk.attention(out, q, kc, vc, T, pos0, H, Dh, 0.25, null);
+        kk.attention(out, q, kc, vc, T, pos0, H, Dh, pos0 + T, 0.25, null);
         return Array.from(out);
       };
       expect(run(k)).toEqual(run(one));

@@ -3,7 +3,7 @@ import { softmax } from './softmax.js';
 // Causal attention of T queries at positions pos0..pos0+T-1 over the KV cache, per head h:
 //   scores_j = (q_t,h · k_j,h) · scale        for keys j = 0..pos0+t (causal: nothing later)
 //   out_t,h  = Σ_j softmax(scores)_j · v_j,h
-// q, out (T, H*Dh); kCache, vCache (maxPos, H*Dh); probs: null or (H, T, pos0+T), where the
+// q, out (T, H*Dh); kCache, vCache (H, maxPos, Dh); probs: null or (H, T, pos0+T), where the
 // softmax(scores) of every query and head are copied (zeros past the causal limit).
 // Everything stays f32 here whatever the weights' dtype (fp16 q·k overflows in Phi-2).
 export function attention(
@@ -15,6 +15,7 @@ export function attention(
   pos0: number,
   H: number,
   Dh: number,
+  maxPos: number,
   scale: number,
   probs: Float32Array | null,
 ): void {
@@ -27,7 +28,7 @@ export function attention(
     for (let h = 0; h < H; h++) {
       const qOff = t * S + h * Dh;
       for (let j = 0; j < keys; j++) {
-        const kOff = j * S + h * Dh;
+        const kOff = (h * maxPos + j) * Dh;
         let dot = 0;
         for (let i = 0; i < Dh; i++) dot += q[qOff + i] * kCache[kOff + i];
         scores[j] = dot * scale;
@@ -38,7 +39,7 @@ export function attention(
       for (let i = 0; i < Dh; i++) out[oOff + i] = 0;
       for (let j = 0; j < keys; j++) {
         const p = scores[j];
-        const vOff = j * S + h * Dh;
+        const vOff = (h * maxPos + j) * Dh;
         for (let i = 0; i < Dh; i++) out[oOff + i] += p * vCache[vOff + i];
       }
     }

@@ -45,6 +45,7 @@ export interface KernelExports {
     pos0: number,
     H: number,
     Dh: number,
+    maxPos: number,
     scale: number,
     scores: number,
     probs: number,
@@ -52,6 +53,16 @@ export interface KernelExports {
     h1: number,
   ): void;
   gelu_new(x: number, from: number, to: number): void;
+  layernorm(
+    out: number,
+    x: number,
+    weight: number,
+    bias: number,
+    n: number,
+    eps: number,
+    t0: number,
+    t1: number,
+  ): void;
   stream_sum(ptr: number, bytes: number): number;
   matmul_q8: MatmulQuantized;
   matmul_q4: MatmulQuantized;
@@ -77,7 +88,7 @@ export interface KernelExports {
 export const WIDE_ROWS = 8;
 
 /** Rows in each of a quantized tile's 4 streams (assembly/quant.ts STREAM_ROWS). */
-export const STREAM_ROWS = 16;
+export const STREAM_ROWS = 64;
 
 export const OP = {
   matmul_f32: 1,
@@ -90,6 +101,7 @@ export const OP = {
   quantize_act: 8,
   matmul_q8_dot: 9,
   matmul_q4_dot: 10,
+  layernorm: 11,
   exit: 99,
 } as const;
 
@@ -103,9 +115,9 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
  *   matmul: out x w bias T n d (f16: + scratch, scratchStride)         matmul_q8/q4: out xq xs xsum w bias T nr d
- *   attention: out q k v T pos0 H Dh scaleBits scores scoresStride probs
+ *   attention: out q k v T pos0 H Dh maxPos scaleBits scores scoresStride probs
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
- *   quantize_act: x n nbp xq xs xsum T
+ *   quantize_act: x n nbp xq xs xsum T       layernorm: out x weight bias n epsBits T
  */
 export function runShare(
   k: KernelExports,
@@ -143,7 +155,8 @@ export function runShare(
     }
     case OP.attention: {
       const [h0, h1] = split(a[6], ith, nth);
-      const scale = new Float32Array(new Int32Array([a[8]]).buffer)[0];
+      const scale = new Float32Array(new Int32Array([a[9]]).buffer)[0];
+      const scores = a[10] + ith * a[11];
       if (h0 < h1)
         k.attention(
           a[0],
@@ -154,9 +167,10 @@ export function runShare(
           a[5],
           a[6],
           a[7],
+          a[8],
           scale,
-          a[9] + ith * a[10],
-          a[11],
+          scores,
+          a[12],
           h0,
           h1,
         );
@@ -165,6 +179,12 @@ export function runShare(
     case OP.gelu_new: {
       const [i0, i1] = split(a[1], ith, nth, 4);
       if (i0 < i1) k.gelu_new(a[0], i0, i1);
+      return;
+    }
+    case OP.layernorm: {
+      const [t0, t1] = split(a[6], ith, nth);
+      const eps = new Float32Array(new Int32Array([a[5]]).buffer)[0];
+      if (t0 < t1) k.layernorm(a[0], a[1], a[2], a[3], a[4], eps, t0, t1);
       return;
     }
     case OP.quantize_act: {
