@@ -95,12 +95,18 @@ export function syntheticWeights(
   };
 }
 
+/** Multiply-adds of the matrices for one token (every linear layer and lm_head once). */
+export function weightsPerToken(cfg: PhiConfig): number {
+  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
+  return L * (4 * D * D + 2 * D * F) + V * D;
+}
+
 /** Bytes of the weights that one decoded token reads (every matrix once, plus one embedding row). */
 export function weightBytesPerToken(cfg: PhiConfig, dtype: WeightDType): number {
   const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
   const size = { f16: 2, f32: 4, q8: 1 + 4 / 32, q4: 0.5 + 4 / 32 }[dtype];
   const embedRow = dtype === 'f32' ? 4 : 2; // the embedding stays f16 when quantized
-  const matrices = L * (4 * D * D + 2 * D * F) + V * D; // layers + lm_head
+  const matrices = weightsPerToken(cfg); // layers + lm_head
   const vectors = L * (6 * D + F) + 2 * D + V; // biases and LayerNorms, f32
   return matrices * size + vectors * 4 + D * embedRow;
 }

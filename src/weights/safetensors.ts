@@ -45,10 +45,6 @@ export interface SafetensorsFile {
   readonly tensors: Map<string, TensorInfo>;
 }
 
-export function itemSize(dtype: DType): number {
-  return ITEM_SIZE[dtype];
-}
-
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -224,18 +220,6 @@ function firstDuplicateKey(text: string): string | null {
     i++;
   }
   return null;
-}
-
-/** Read one tensor's raw bytes into `into` (which must be exactly byteLength long). */
-export async function readTensorBytes(
-  file: SafetensorsFile,
-  info: TensorInfo,
-  into: Uint8Array,
-): Promise<void> {
-  if (into.length !== info.byteLength) {
-    throw new Error(`${file.source.name}: tensor "${info.name}" is ${info.byteLength} bytes, buffer is ${into.length}`);
-  }
-  await file.source.read(info.offset, into);
 }
 
 /** Serialise tensors to safetensors bytes (used by tests, the bench and quantized saves). */

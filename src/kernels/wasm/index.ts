@@ -349,19 +349,21 @@ export class WasmKernels implements Kernels {
   rotary = rotary;
 
   /**
-   * Memory-read bandwidth from WebAssembly, all threads streaming one buffer of `bytes`:
-   * best of `reps` passes, in bytes per second. For the bench's roofline.
+   * Memory-read bandwidth from WebAssembly, all threads streaming one buffer of `bytes`: the
+   * median of `reps` passes, in bytes per second. For the bench's roofline: the buffer must be
+   * much larger than the last-level cache, or this measures the cache.
    */
-  readBandwidth(buffer: Float32Array, reps = 5): number {
+  readBandwidth(buffer: Float32Array, reps = 7): number {
     const bytes = buffer.byteLength;
     this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]); // touch every page first
-    let best = Infinity;
+    const times: number[] = [];
     for (let r = 0; r < reps; r++) {
       const t = performance.now();
       this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]);
-      best = Math.min(best, performance.now() - t);
+      times.push(performance.now() - t);
     }
-    return bytes / (best / 1000);
+    times.sort((a, b) => a - b);
+    return bytes / (times[reps >> 1] / 1000);
   }
 
   close(): void {
