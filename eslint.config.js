@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/runtimes/**', 'demo/**'],
+    files: ['test/runtimes/**', 'demo/**', 'docs/**', 'scripts/**', 'test/package/**'],
     languageOptions: { globals: { Deno: 'readonly', Bun: 'readonly' } },
   },
 );

@@ -75,18 +75,41 @@ function tab(inside) {
   $('tab-inside').classList.toggle('on', inside);
 }
 
-function drawAttention(att, T) {
+// The attention map of one head: row t is query token t, column j key token j; a darker cell
+// means t attends more to j. The tokens label both axes.
+function drawAttention(att, tokens) {
+  const T = tokens.length;
   const c = $('attention');
-  const cell = Math.max(1, Math.floor(320 / T));
-  c.width = c.height = cell * T;
+  const cell = Math.max(4, Math.min(24, Math.floor(420 / T)));
+  const margin = 96; // room for the token labels
+  c.width = c.height = margin + cell * T + 4;
   const g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
   for (let t = 0; t < T; t++) {
     for (let j = 0; j < T; j++) {
       const v = j <= t ? att[t * T + j] : 0;
       g.fillStyle = j <= t ? `rgba(40, 90, 200, ${Math.sqrt(v)})` : '#f3f3f3';
-      g.fillRect(j * cell, t * cell, cell, cell);
+      g.fillRect(margin + j * cell, margin + t * cell, cell, cell);
     }
   }
+  const label = (tok) => JSON.stringify(tok).slice(1, -1).slice(0, 12);
+  g.fillStyle = '#333';
+  g.font = `${Math.min(12, cell)}px monospace`;
+  g.textBaseline = 'middle';
+  g.textAlign = 'right';
+  tokens.forEach((tok, t) => g.fillText(label(tok), margin - 4, margin + t * cell + cell / 2));
+  tokens.forEach((tok, j) => {
+    g.save();
+    g.translate(margin + j * cell + cell / 2, margin - 4);
+    g.rotate(-Math.PI / 2);
+    g.textAlign = 'left';
+    g.fillText(label(tok), 0, 0);
+    g.restore();
+  });
+  g.font = 'bold 11px sans-serif';
+  g.textAlign = 'left';
+  g.fillText('key →', 4, 10);
+  g.fillText('query ↓', 4, 24);
 }
 
 engine.onmessage = ({ data: m }) => {
@@ -116,7 +139,7 @@ engine.onmessage = ({ data: m }) => {
     $('done').textContent =
       `${m.ids.length} tokens (${m.stop}); prefill ${m.prefill.toFixed(1)} tokens/s, decode ${m.decode.toFixed(1)} tokens/s`;
   } else if (m.type === 'inspection') {
-    drawAttention(m.attention, m.tokens.length);
+    drawAttention(m.attention, m.tokens);
     $('tokens').textContent = 'tokens: ' + m.tokens.map((t) => JSON.stringify(t)).join(' ');
     $('candidates').innerHTML =
       '<tr><td><b>next token</b></td><td><b>p</b></td></tr>' +

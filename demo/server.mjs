@@ -1,7 +1,9 @@
-// A static file server for the demo and the browser tests, serving the repository root on
-// 127.0.0.1. It sends the cross-origin isolation headers (COOP/COEP) that SharedArrayBuffer,
-// and so the worker threads, need in browsers, and answers HEAD and Range requests, which the
-// URL loader uses to read safetensors one tensor at a time.
+// A static file server for the demo and the browser tests, on 127.0.0.1. It serves the files
+// the page needs and nothing else (the demo, the build, model folders, the test fixtures),
+// sends the cross-origin isolation headers (COOP/COEP) that SharedArrayBuffer, and so the
+// worker threads, need in browsers, and answers HEAD and Range requests, which the URL loader
+// uses to read safetensors one tensor at a time. Bad URLs are 400, anything else 404; it
+// never crashes on a request.
 //   node demo/server.mjs [port]        (npm run demo)
 import { createReadStream, promises as fs } from 'node:fs';
 import { createServer } from 'node:http';
@@ -20,16 +22,49 @@ const TYPES = {
   '.png': 'image/png',
 };
 
+/** The folders the page may read, relative to the repository. */
+const SERVED = ['demo', 'build', 'weights', 'test/fixtures', 'test/runtimes', 'dist/src'];
+
+/** The file a URL path names, or an HTTP status: 400 malformed, 404 not ours to serve. */
+function fileFor(pathname) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return 400; // malformed percent-encoding
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return 400;
+  const parts = decoded.split('/').filter((p) => p !== '');
+  // no hidden files (.git), no way up
+  if (parts.some((p) => p.startsWith('.'))) return 404;
+  const rel = parts.join('/');
+  if (!SERVED.some((d) => rel === d || rel.startsWith(d + '/'))) return 404;
+  const file = path.resolve(ROOT, rel);
+  return file.startsWith(ROOT + path.sep) ? file : 404;
+}
+
 export function startServer(port = 0, { isolate = true } = {}) {
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    let file = path.join(ROOT, decodeURIComponent(url.pathname));
-    if (!file.startsWith(ROOT)) {
-      res.writeHead(403).end();
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  const handle = async (req, res) => {
+    let url;
+    try {
+      url = new URL(req.url, 'http://localhost');
+    } catch {
+      res.writeHead(400).end('bad request');
       return;
     }
     if (url.pathname === '/' || url.pathname === '/demo') {
       res.writeHead(302, { location: '/demo/' }).end(); // so the page's relative URLs resolve
+      return;
+    }
+    let file = fileFor(url.pathname);
+    if (typeof file === 'number') {
+      res.writeHead(file).end(file === 400 ? 'bad request' : 'not found');
       return;
     }
     if (url.pathname.endsWith('/')) file = path.join(file, 'index.html');
@@ -65,8 +100,11 @@ export function startServer(port = 0, { isolate = true } = {}) {
     headers['content-length'] = end - start + 1;
     res.writeHead(range ? 206 : 200, headers);
     if (req.method === 'HEAD') res.end();
-    else createReadStream(file, { start, end }).pipe(res);
-  });
+    else
+      createReadStream(file, { start, end })
+        .on('error', () => res.destroy())
+        .pipe(res);
+  };
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }
 

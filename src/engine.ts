@@ -29,6 +29,9 @@ import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
 import { Sampler } from './sample.js';
 import type { PhiTokenizer } from './tokenizer/tokenizer.js';
 
+/** Characters one token covers at most: GPT-2's longest tokens have about 40; 64 leaves room. */
+const MAX_CHARS_PER_TOKEN = 64;
+
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now()) / 1000;
 
 /** Let timers, I/O and abort signals run between steps. */
@@ -149,6 +152,20 @@ export class Phi {
     return this.needTokenizer().encode(text);
   }
 
+  /**
+   * A prompt's token ids, refusing a text that cannot fit the context before the work of
+   * tokenizing it (a 5 MB paste would take the tokenizer tens of seconds).
+   */
+  encodePrompt(text: string): number[] {
+    const ctx = this.model.contextLength;
+    if (text.length > ctx * MAX_CHARS_PER_TOKEN)
+      throw new Error(
+        `the prompt has ${text.length} characters, more than the context of ${ctx} positions can hold ` +
+          `(a token covers at most ${MAX_CHARS_PER_TOKEN})`,
+      );
+    return this.encode(text);
+  }
+
   decode(ids: number[]): string {
     return this.needTokenizer().decode(ids, { skipSpecial: true });
   }
@@ -198,6 +215,32 @@ export class Phi {
     }
   }
 
+  /**
+   * The logits of a sequence from scratch, handed to `row` one position at a time as they are
+   * computed (every position with `all`, else the last): a long prompt's (T, V) never sits in
+   * memory at once. Runs at once on a free slot, like logits().
+   */
+  eachLogits(
+    ids: number[],
+    all: boolean,
+    row: (logits: Float32Array, position: number) => void,
+  ): void {
+    this.checkPrompt(ids);
+    this.withFreeSlot('logits', (cache) => {
+      const { maxBatch: B } = this.model.state;
+      const V = this.config.vocabSize;
+      for (let start = 0; start < ids.length; start += B) {
+        const tokens = ids.slice(start, start + B);
+        const last = start + B >= ids.length;
+        const out = this.model.step([
+          { cache, tokens, pos0: start, logits: all ? 'all' : last ? 'last' : 'none' },
+        ]);
+        for (let r = 0; r < out.length / V; r++)
+          row(out.subarray(r * V, (r + 1) * V), all ? start + r : ids.length - 1);
+      }
+    });
+  }
+
   /** Run `f` with a free slot (for src/inspect.ts); throws if there is none. */
   withFreeSlot<T>(what: string, f: (cache: KVCache) => T): T {
     const slot = this.takeFreeSlot(what);
@@ -211,7 +254,7 @@ export class Phi {
   generate(prompt: Prompt, options: GenerateOptions = {}): Generation {
     if (this.closed) throw new Error('the model was closed');
     validateGenerateOptions(options);
-    const promptIds = typeof prompt === 'string' ? this.encode(prompt) : [...prompt.ids];
+    const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt) : [...prompt.ids];
     this.checkPrompt(promptIds);
     const eos = this.eosId ?? this.tokenizer?.eosId ?? 50256;
     const text = new Continuation(this.tokenizer, options, eos, options.maxNewTokens ?? 128);

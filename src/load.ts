@@ -37,20 +37,56 @@ export interface LoadOptions extends LoadWeightsOptions {
 
 async function readJson(files: ModelFiles, file: string): Promise<Record<string, unknown>> {
   const text = await files.readText(file);
+  let json: unknown;
   try {
-    return JSON.parse(text) as Record<string, unknown>;
+    json = JSON.parse(text);
   } catch (e) {
     throw new Error(`${files.name}/${file}: not valid JSON (${(e as Error).message})`);
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error(`${files.name}/${file}: must be a JSON object`);
+  return json as Record<string, unknown>;
 }
 
 /** eos_token_id of generation_config.json, when it names one (a number or the first of a list). */
-async function eosFromGenerationConfig(files: ModelFiles): Promise<number | null> {
+async function eosFromGenerationConfig(files: ModelFiles, vocab: number): Promise<number | null> {
   if (!(await files.exists('generation_config.json'))) return null;
-  const eos = (await readJson(files, 'generation_config.json')).eos_token_id;
+  const where = `${files.name}/generation_config.json`;
+  const json = await readJson(files, 'generation_config.json');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error(`${where}: must be a JSON object`);
+  const eos = json.eos_token_id;
+  if (eos === undefined || eos === null) return null;
   const id = Array.isArray(eos) ? eos[0] : eos;
-  return Number.isInteger(id) ? (id as number) : null;
+  if (!Number.isInteger(id) || id < 0 || id >= vocab)
+    throw new Error(
+      `${where}: eos_token_id must be a token id in 0..${vocab - 1}, got ${JSON.stringify(eos)}`,
+    );
+  return id as number;
 }
+
+/** Load options of the wrong type or range are refused, naming the option. */
+function validateLoadOptions(o: LoadOptions): void {
+  const bad = (name: string, want: string, got: unknown) => {
+    throw new Error(`load option ${name} must be ${want}, got ${JSON.stringify(got)}`);
+  };
+  const int = (name: keyof LoadOptions, lo: number, hi: number) => {
+    const v = o[name];
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi))
+      bad(name, `an integer in ${lo}..${hi}`, v);
+  };
+  if (o.backend !== undefined && o.backend !== 'wasm' && o.backend !== 'js')
+    bad('backend', '"wasm" or "js"', o.backend);
+  if (o.dtype !== undefined && !['auto', 'f32', 'f16', 'q8', 'q4'].includes(o.dtype))
+    bad('dtype', '"auto", "f32", "f16", "q8" or "q4"', o.dtype);
+  int('threads', 1, MAX_THREADS);
+  int('maxBatch', 1, 4096);
+  int('maxPositions', 1, 2 ** 20);
+  int('parallel', 1, 256);
+}
+
+/** More kernel threads than this is a typo, not a machine (and each costs scratch memory). */
+export const MAX_THREADS = 256;
 
 export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | null> {
   if (!(await files.exists('tokenizer.json'))) return null;
@@ -58,7 +94,7 @@ export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | n
   const config = (await files.exists('tokenizer_config.json'))
     ? await readJson(files, 'tokenizer_config.json')
     : {};
-  return new PhiTokenizer(json, config);
+  return new PhiTokenizer(json, config, `${files.name}/tokenizer.json`);
 }
 
 /** The memory plan's options for a config and load options (the kernels' threads aside). */
@@ -94,8 +130,10 @@ function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number
 export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}): Promise<Phi> {
   if (!(await files.exists('config.json'))) throw new Error(`${files.name}: no config.json`);
   const config = parseConfig(await files.readText('config.json'), `${files.name}/config.json`);
+  validateLoadOptions(options);
   const checkpoint = await Checkpoint.open(files);
   try {
+    checkpoint.checkAgainst(config);
     let kernels = options.kernels;
     if (!kernels && (options.backend ?? 'wasm') === 'wasm') {
       const threads = options.threads ?? 1;
@@ -115,7 +153,8 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
       const weights = await loadWeights(checkpoint, config, kernels, options);
       const model = new PhiForCausalLM(config, weights, kernels, options);
       const tokenizer = await loadTokenizer(files);
-      return new Phi(model, tokenizer, await eosFromGenerationConfig(files), options.parallel);
+      const eos = await eosFromGenerationConfig(files, config.vocabSize);
+      return new Phi(model, tokenizer, eos, options.parallel);
     } catch (e) {
       kernels.close?.();
       throw e;

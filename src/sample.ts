@@ -62,6 +62,13 @@ export class Sampler {
     if (this.work.length !== V) this.work = new Float32Array(V);
     const x = this.work;
     x.set(logits);
+    for (let i = 0; i < V; i++) {
+      // NaN or ±Infinity: broken weights or input; sampling from it would be a silent wrong answer
+      if (!Number.isFinite(x[i]))
+        throw new Error(
+          `the model produced a non-finite logit (${x[i]} for token ${i}): the weights or the input are broken`,
+        );
+    }
 
     const penalty = this.o.repetitionPenalty ?? 1;
     if (penalty !== 1) {
@@ -83,13 +90,14 @@ export class Sampler {
       ids = Array.from({ length: V }, (_, i) => i);
     }
 
-    // softmax(x / T) over the candidates
-    let maxAll = -Infinity;
-    for (let i = 0; i < ids.length; i++) maxAll = Math.max(maxAll, x[ids[i]] / temperature);
+    // softmax(x / T) over the candidates, as exp((x - max) / T): finite for any T > 0 (a tiny
+    // T makes x / T overflow to Infinity, and Infinity - Infinity is NaN)
+    let max = -Infinity;
+    for (let i = 0; i < ids.length; i++) max = Math.max(max, x[ids[i]]);
     const p = new Float64Array(ids.length);
     let sum = 0;
     for (let i = 0; i < ids.length; i++) {
-      p[i] = Math.exp(x[ids[i]] / temperature - maxAll);
+      p[i] = Math.exp((x[ids[i]] - max) / temperature);
       sum += p[i];
     }
     let n = ids.length;

@@ -1,6 +1,8 @@
 // The `phi` command as a user runs it: a subprocess, JSON contracts, exit codes.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { unescape } from '../src/cli/main.js';
 import { ROOT, fixture, maxAbsDiff, reference } from './helpers.js';
 
@@ -160,34 +162,168 @@ describe('phi CLI', () => {
     ],
     [
       ['generate', '--model', '/nonexistent', '--prompt', 'hi'],
-      /^phi: model directory \/nonexistent not found\. Get the real weights with `phi download`/,
+      /^phi: model folder \/nonexistent not found \(nor is it a Hub id like microsoft\/phi-1_5\)/,
     ],
     [
       ['generate', '--model', MODEL, '--ids', '1', '--context', '600'],
-      /^phi: maxPositions must be an integer in 1\.\.512/,
+      /^phi: --context must be an integer in 1\.\.512/,
     ],
-    [['generate', '--model', MODEL, '--bogus'], /^phi: Unknown option '--bogus'/],
+    [
+      ['generate', '--model', MODEL, '--ids', '1', '--context', '0'],
+      /^phi: --context must be >= 1, got 0/,
+    ],
+    [
+      ['generate', '--model', MODEL, '--bogus'],
+      /^phi: unknown option --bogus \(phi generate --help\)/,
+    ],
+    [['generate', '--promt', 'x'], /^phi: unknown option --promt \(did you mean --prompt\?\)/],
+    [['generate', '--temperature', '-1'], /^phi: --temperature must be >= 0, got -1/],
+    [['generate', '--top-p=0'], /^phi: --top-p must be in \(0, 1\], got 0/],
+    [['generate', '-n', '-5'], /^phi: -n must be >= 0, got -5/],
+    [['generate', '--seed'], /^phi: --seed needs a value \(S\)/],
+    [
+      ['generate', '--model', MODEL, '--prompt-file', '/nope/prompt.txt'],
+      /^phi: cannot read --prompt-file \/nope\/prompt\.txt: no such file\n$/,
+    ],
+    [
+      ['generate', '--model', MODEL, '--prompt', 'x', '--format', 'poem'],
+      /^phi: --format must be qa, chat or code, got "poem"/,
+    ],
     [['frobnicate'], /^phi: unknown command "frobnicate"/],
+    [
+      ['synth', '--out', '/tmp/x', '--size', 'huge'],
+      /^phi: --size must be tiny or phi-1_5, got "huge"/,
+    ],
     [
       ['generate', '--model', MODEL, '--ids', '1', '--backend', 'cuda'],
       /^phi: --backend must be wasm or js, got "cuda"/,
     ],
     [
       ['generate', '--model', MODEL, '--ids', '1', '--threads', '0'],
-      /^phi: --threads must be >= 1, got 0/,
+      /^phi: --threads must be in 1\.\.256, got 0/,
     ],
     [['logits', '--model', MODEL], /^phi: logits needs --ids/],
   ])('error: %j', (args, message) => {
-    const r = phi(args as string[]);
+    const [command, ...rest] = args as string[];
+    const r = phi([command, '--quiet', ...rest]); // nothing but the error on stderr
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message as RegExp);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  test('--version, and help per command', () => {
+    const v = phi(['--version']);
+    expect(v.stdout).toBe(
+      `phi-wasm ${JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}\n`,
+    );
+    const g = phi(['generate', '--help']);
+    expect(g.code).toBe(0);
+    expect(g.stdout).toMatch(/^usage: phi generate/);
+    expect(g.stdout).toMatch(/--prompt-file FILE/);
+    expect(g.stdout).not.toMatch(/--out DIR/);
+    expect(phi(['serve', '--help']).stdout).toMatch(/--parallel N/);
+    expect(phi(['--help']).stdout).toMatch(/synth/);
+  });
+
+  test('tokenize takes the same escapes as --prompt', () => {
+    const a = JSON.parse(phi(['tokenize', '--model', MODEL, 'a\\nb']).stdout);
+    const b = JSON.parse(phi(['tokenize', '--model', MODEL, '--raw-prompt', 'a\nb']).stdout);
+    expect(a).toEqual(b);
+    expect(a).toEqual([64, 198, 65]);
+  });
+
+  test('--format applies the model card template and its stop strings', () => {
+    const run = (args: string[]) =>
+      phi(['generate', '--model', MODEL, '-n', '12', '--json', '--quiet', ...args]);
+    const last = (r: { stdout: string }) => JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const qa = run(['--prompt', 'What is 2+2?', '--format', 'qa']);
+    const by = run(['--prompt', 'What is 2+2?\\nAnswer:', '--stop', '\\n\\n']);
+    expect(last(qa).ids).toEqual(last(by).ids);
+    const chat = run(['--prompt', 'Hi', '--format', 'chat']);
+    const byChat = run([
+      '--prompt',
+      'Alice: Hi\\nBob:',
+      '--stop',
+      '\\nAlice:',
+      '--stop',
+      '\\nBob:',
+    ]);
+    expect(last(chat).ids).toEqual(last(byChat).ids);
+  });
+
+  test('loading says what it loads and what it took; --quiet says nothing', () => {
+    const loud = phi(['generate', '--model', MODEL, '--ids', '1', '-n', '1']);
+    expect(loud.stderr).toMatch(
+      /loaded .*tiny-phi-f32 \(f32, wasm-[a-z-]+( x\d threads)?\) in \d+\.\d s, \d+\.\d\d GiB resident/,
+    );
+    const quiet = phi(['generate', '--model', MODEL, '--ids', '1', '-n', '1', '--quiet']);
+    expect(quiet.stderr).toBe('');
+  });
+
+  test('phi chat: each line a turn, replies equal phi generate on the transcript, and stop at the next turn', () => {
+    const r = phi(['chat', '--model', MODEL, '-n', '10', '--quiet'], 'Hello\nHow are you?\n');
+    expect(r.code).toBe(0);
+    const gen = (prompt: string) =>
+      phi([
+        'generate',
+        '--model',
+        MODEL,
+        '-n',
+        '10',
+        '--quiet',
+        '--raw-prompt',
+        '--prompt',
+        prompt,
+        '--stop',
+        '\nAlice:',
+        '--stop',
+        '\nBob:',
+      ]).stdout.replace(/\n$/, '');
+    const first = gen('Alice: Hello\nBob:');
+    const second = gen(`Alice: Hello\nBob: ${first.trim()}\nAlice: How are you?\nBob:`);
+    expect(r.stdout).toBe(`Bob:${first}\nBob:${second}\n`);
+  });
+
+  test('phi synth writes a model that loads: tiny f16 and q8, with the real tokenizer', () => {
+    for (const dtype of ['f16', 'q8']) {
+      const out = mkdtempSync(path.join(tmpdir(), 'phi-synth-'));
+      const s = phi(['synth', '--out', out, '--dtype', dtype, '--seed', '3']);
+      expect(s.code).toBe(0);
+      expect(s.stderr).toMatch(/wrote a random tiny model/);
+      for (const f of [
+        'config.json',
+        'generation_config.json',
+        'model.safetensors',
+        'tokenizer.json',
+      ])
+        expect(existsSync(path.join(out, f))).toBe(true);
+      const g = phi([
+        'generate',
+        '--model',
+        out,
+        '--prompt',
+        'Hello',
+        '-n',
+        '5',
+        '--json',
+        '--quiet',
+      ]);
+      expect(g.code).toBe(0);
+      expect(JSON.parse(g.stdout.trim().split('\n').pop()!).ids).toHaveLength(5);
+      const again = mkdtempSync(path.join(tmpdir(), 'phi-synth-'));
+      phi(['synth', '--out', again, '--dtype', dtype, '--seed', '3']);
+      expect(
+        readFileSync(path.join(again, 'model.safetensors')).equals(
+          readFileSync(path.join(out, 'model.safetensors')),
+        ),
+      ).toBe(true);
+    }
+  });
+
   test('a prompt longer than the context is an error; reaching it while generating is a clear stop', () => {
     const long = phi(['generate', '--model', MODEL, '--ids', '1,2,3,4,5', '--context', '4']);
     expect(long.code).toBe(1);
-    expect(long.stderr).toMatch(
+    expect(long.stderr.trim().split('\n').pop()).toMatch(
       /^phi: the prompt has 5 tokens, longer than the context of 4 positions/,
     );
     const stop = phi([

@@ -1,7 +1,9 @@
 // `phi download` against a local server that speaks the hub's URL layout, serving the
-// tiny-phi-f16 fixture: a clean download, a transfer cut off mid-file, and a corrupt file.
+// tiny-phi-f16 fixture: a clean download, a transfer cut off mid-file or stalled, a corrupt
+// file, too many bytes; the Hugging Face cache layout and models by Hub id through the CLI.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { download } from '../src/node/download.js';
 import { loadPhi } from '../src/node/index.js';
-import { fixture, reference } from './helpers.js';
+import { fixture, reference, ROOT } from './helpers.js';
 
 const FILES = [
   'config.json',
@@ -27,7 +29,10 @@ interface Behaviour {
   cutAfter?: number; // close the connection after this many bytes of model.safetensors, once
   corrupt?: boolean; // serve model.safetensors with one byte flipped
   noRange?: boolean;
+  stallAfter?: number; // send this many bytes of model.safetensors, then nothing (once)
+  extra?: number; // send this many bytes more than the file has
 }
+const COMMIT = 'c0ffee'.padEnd(40, '0');
 let server: Server;
 let base = '';
 let behaviour: Behaviour = {};
@@ -37,7 +42,12 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     requests.push(`${req.method} ${url.pathname} ${req.headers.range ?? ''}`.trim());
-    if (url.pathname === '/api/models/microsoft/phi-1_5/tree/main') {
+    if (url.pathname === '/api/models/microsoft/phi-1_5/revision/main') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: 'microsoft/phi-1_5', sha: COMMIT }));
+      return;
+    }
+    if (url.pathname === `/api/models/microsoft/phi-1_5/tree/${COMMIT}`) {
       const list = FILES.map((f) =>
         f.endsWith('.safetensors')
           ? {
@@ -54,7 +64,7 @@ beforeAll(async () => {
       res.end(JSON.stringify(list));
       return;
     }
-    const m = url.pathname.match(/^\/microsoft\/phi-1_5\/resolve\/main\/(.+)$/);
+    const m = url.pathname.match(new RegExp(`^/microsoft/phi-1_5/resolve/${COMMIT}/(.+)$`));
     if (!m || !(m[1] in content)) {
       res.statusCode = 404;
       res.end('not found');
@@ -72,7 +82,16 @@ beforeAll(async () => {
       res.statusCode = 206;
       res.setHeader('content-range', `bytes ${start}-${body.length - 1}/${body.length}`);
     }
+    if (m[1] === 'model.safetensors' && behaviour.extra) {
+      body = Buffer.concat([body, Buffer.alloc(behaviour.extra, 1)]);
+    }
     res.setHeader('content-length', body.length - start);
+    if (m[1] === 'model.safetensors' && behaviour.stallAfter !== undefined) {
+      const n = behaviour.stallAfter;
+      behaviour.stallAfter = undefined; // only once: the retry gets the rest
+      res.write(body.subarray(start, start + n)); // then nothing, connection open
+      return;
+    }
     const cut = m[1] === 'model.safetensors' ? behaviour.cutAfter : undefined;
     if (cut !== undefined) {
       behaviour.cutAfter = undefined; // only once
@@ -96,7 +115,7 @@ test('downloads a checkpoint that then loads and matches the reference', async (
   behaviour = {};
   const dir = mkdtempSync(path.join(tmpdir(), 'phi-dl-'));
   const { log, lines } = quiet();
-  const files = await download({ endpoint: base, dir, log });
+  const { files } = await download({ endpoint: base, dir, log });
   expect(files.sort()).toEqual([...FILES].sort());
   for (const f of FILES) expect(readFileSync(path.join(dir, f)).equals(content[f])).toBe(true);
   expect(lines.join('')).toMatch(/model\.safetensors \[#+\] 100\.0%/);
@@ -122,7 +141,9 @@ test('an interrupted transfer resumes with a Range request', async () => {
   // it resumed from what had arrived (the cut may lose bytes in flight, so <= 1,000,000)
   const resumed = requests
     .map((r) =>
-      r.match(/^GET \/microsoft\/phi-1_5\/resolve\/main\/model\.safetensors bytes=(\d+)-$/),
+      r.match(
+        new RegExp(`^GET /microsoft/phi-1_5/resolve/${COMMIT}/model\\.safetensors bytes=(\\d+)-$`),
+      ),
     )
     .filter((m) => m !== null)
     .map((m) => Number(m![1]));
@@ -141,7 +162,9 @@ test('a partial file left by an earlier run is resumed, not restarted', async ()
   );
   requests.length = 0;
   await download({ endpoint: base, dir, log: quiet().log });
-  expect(requests).toContain('GET /microsoft/phi-1_5/resolve/main/model.safetensors bytes=4096-');
+  expect(requests).toContain(
+    `GET /microsoft/phi-1_5/resolve/${COMMIT}/model.safetensors bytes=4096-`,
+  );
   expect(
     readFileSync(path.join(dir, 'model.safetensors')).equals(content['model.safetensors']),
   ).toBe(true);
@@ -172,4 +195,106 @@ test('an unreachable endpoint says so', async () => {
   await expect(download({ endpoint: 'http://127.0.0.1:1', dir, log: quiet().log })).rejects.toThrow(
     /cannot reach http:\/\/127\.0\.0\.1:1/,
   );
+});
+
+test('a server that stalls is abandoned after the stall timeout and the download resumes', async () => {
+  behaviour = { stallAfter: 100_000 };
+  const dir = mkdtempSync(path.join(tmpdir(), 'phi-dl-'));
+  const { log, lines } = quiet();
+  const t0 = Date.now();
+  await download({ endpoint: base, dir, log, stallSeconds: 0.5 });
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(lines.join('')).toMatch(
+    /model\.safetensors: transfer broke off \(no data for 0\.5 s\); resuming/,
+  );
+  expect(
+    readFileSync(path.join(dir, 'model.safetensors')).equals(content['model.safetensors']),
+  ).toBe(true);
+});
+
+test('a server that sends more bytes than the hub lists is a clear error', async () => {
+  behaviour = { extra: 13 };
+  const dir = mkdtempSync(path.join(tmpdir(), 'phi-dl-'));
+  await expect(download({ endpoint: base, dir, log: quiet().log })).rejects.toThrow(
+    /model\.safetensors: the server sent more than the \d+ bytes the hub lists; the partial file was deleted/,
+  );
+  expect(existsSync(path.join(dir, 'model.safetensors.incomplete'))).toBe(false);
+});
+
+describe('the Hugging Face cache', () => {
+  test('phi download fills it as huggingface_hub does: blobs by hash, snapshot links, refs', async () => {
+    behaviour = {};
+    const cache = mkdtempSync(path.join(tmpdir(), 'phi-hub-'));
+    const r = await download({ endpoint: base, cache, log: quiet().log });
+    const repo = path.join(cache, 'models--microsoft--phi-1_5');
+    expect(r.dir).toBe(path.join(repo, 'snapshots', COMMIT));
+    expect(readFileSync(path.join(repo, 'refs', 'main'), 'utf8')).toBe(COMMIT);
+    const st = content['model.safetensors'];
+    expect(readFileSync(path.join(repo, 'blobs', sha256(st))).equals(st)).toBe(true);
+    expect(
+      readFileSync(path.join(repo, 'blobs', gitOid(content['config.json']))).equals(
+        content['config.json'],
+      ),
+    ).toBe(true);
+    expect(readlinkSync(path.join(r.dir, 'model.safetensors'))).toBe(
+      path.join('..', '..', 'blobs', sha256(st)),
+    );
+  });
+
+  test('models by Hub id: loaded from the cache, downloaded into it when missing, refused offline', async () => {
+    behaviour = {};
+    const cache = mkdtempSync(path.join(tmpdir(), 'phi-hub-'));
+    const env = { ...process.env, HF_HUB_CACHE: cache, HF_ENDPOINT: base, HF_HUB_OFFLINE: '' };
+    // asynchronously: the hub it downloads from is served by this process
+    const phi = (args: string[], extraEnv: Record<string, string> = {}) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'phi.js'), ...args], {
+          env: { ...env, ...extraEnv },
+        });
+        let [stdout, stderr] = ['', ''];
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    const ids = reference('tiny-phi-f16').cases[1].input_ids.join(',');
+    // offline with an empty cache: one clear line
+    const off = await phi(['generate', '--ids', ids, '-n', '3'], { HF_HUB_OFFLINE: '1' });
+    expect(off.status).toBe(1);
+    expect(off.stderr).toMatch(
+      /^phi: microsoft\/phi-1_5 is not in the Hugging Face cache \(.+\) and downloads are off \(HF_HUB_OFFLINE\)/m,
+    );
+    // the default model, missing: downloaded with progress, then generated
+    requests.length = 0;
+    const first = await phi(['generate', '--ids', ids, '-n', '3', '--json']);
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/not in the Hugging Face cache .*: downloading it/);
+    expect(first.stderr).toMatch(/model\.safetensors \[#+\] 100\.0%/);
+    expect(requests.some((q) => q.includes('/resolve/'))).toBe(true);
+    // now in the cache: offline works, nothing is fetched, same tokens
+    requests.length = 0;
+    const again = await phi([
+      'generate',
+      '--model',
+      'microsoft/phi-1_5',
+      '--ids',
+      ids,
+      '-n',
+      '3',
+      '--json',
+      '--offline',
+    ]);
+    expect(again.status).toBe(0);
+    expect(requests).toEqual([]);
+    const last = (out: string) => JSON.parse(out.trim().split('\n').pop()!).ids;
+    expect(last(again.stdout)).toEqual(last(first.stdout));
+    // a library user gets the same through loadPhi(id)
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      const p = await loadPhi('microsoft/phi-1_5', { offline: true });
+      expect(p.config.hiddenSize).toBe(64);
+      p.close();
+    } finally {
+      delete process.env.HF_HUB_CACHE;
+    }
+  });
 });

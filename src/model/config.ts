@@ -95,6 +95,9 @@ export function parseConfig(input: string | Json, source = 'config.json'): PhiCo
     if (factor > 1) bad('partial_rotary_factor', `must be in (0, 1], found ${factor}`);
     const rotaryDim = Math.floor(headDim * factor);
     checkActivation(j.hidden_act, 'hidden_act', bad);
+    for (const flag of ['qk_layernorm', 'tie_word_embeddings'])
+      if (j[flag] !== undefined && j[flag] !== null && typeof j[flag] !== 'boolean')
+        bad(flag, `must be true or false, found ${JSON.stringify(j[flag])}`);
     if (j.qk_layernorm === true) bad('qk_layernorm', 'is true: q/k LayerNorm is not supported');
     if (j.rope_scaling !== null && j.rope_scaling !== undefined) {
       bad('rope_scaling', `is ${JSON.stringify(j.rope_scaling)}: rotary scaling is not supported`);

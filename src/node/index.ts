@@ -1,31 +1,62 @@
-// Node entry: everything in the core plus loading from a directory on disk.
-import { existsSync } from 'node:fs';
+// Node entry: everything in the core plus loading from a directory on disk or by Hub id.
 import { loadPhiFrom, type LoadOptions } from '../load.js';
 import type { Phi } from '../engine.js';
 import { dirFiles } from './files.js';
+import { DEFAULT_MODEL, resolveModel } from './hub.js';
+import { progressBar, type ProgressOut } from './progress.js';
 import { defaultThreads, readWasm, spawnWorker } from './wasm.js';
 
 export * from '../index.js';
 export { dirFiles, openFileSource } from './files.js';
 export { readWasm, spawnWorker, defaultThreads } from './wasm.js';
+export {
+  DEFAULT_MODEL,
+  hubCacheDir,
+  parseModelRef,
+  cachedSnapshot,
+  resolveModel,
+  type ModelRef,
+} from './hub.js';
+export { download, type DownloadOptions } from './download.js';
+export { serve, type ServeOptions, type RunningServer } from './serve.js';
+export { synthesize, type SynthOptions } from './synth.js';
 
-export const DEFAULT_MODEL_DIR = 'weights/phi-1_5';
-
-export function missingModelMessage(dir: string): string {
-  return (
-    `model directory ${dir} not found. Get the real weights with \`phi download\` ` +
-    `(microsoft/phi-1_5 from the Hugging Face hub into ${DEFAULT_MODEL_DIR}), or pass --model DIR`
-  );
+export interface NodeLoadOptions extends LoadOptions {
+  /** Never download a Hub id missing from the cache (as HF_HUB_OFFLINE=1). */
+  offline?: boolean;
+  /** Print what is loading, a progress bar while reading, and the time and memory it took. */
+  progress?: ProgressOut;
 }
 
+/**
+ * Load a model from a folder, or by Hub id (`microsoft/phi-1_5[@revision]`, the default)
+ * from the Hugging Face cache, downloading it there first if it is missing.
+ */
 export async function loadPhi(
-  dir: string = DEFAULT_MODEL_DIR,
-  options: LoadOptions = {},
+  model: string = DEFAULT_MODEL,
+  options: NodeLoadOptions = {},
 ): Promise<Phi> {
-  if (!existsSync(dir)) throw new Error(missingModelMessage(dir));
-  return loadPhiFrom(dirFiles(dir), {
-    ...options,
-    threads: options.threads ?? (options.backend === 'js' ? 1 : defaultThreads()),
-    wasm: { readWasm, spawnWorker, ...options.wasm },
+  const { offline, progress, ...rest } = options;
+  const dir = await resolveModel(model, { offline, progress: progress ?? null });
+  const t0 = Date.now();
+  // the bar on a terminal only: in a log, the line at the end says it all
+  const bar = progress?.isTTY ? progressBar(`loading ${model}`, 1, progress) : null;
+  const phi = await loadPhiFrom(dirFiles(dir), {
+    ...rest,
+    threads: rest.threads ?? (rest.backend === 'js' ? 1 : defaultThreads()),
+    wasm: { readWasm, spawnWorker, ...rest.wasm },
+    onProgress: (loaded, total) => {
+      bar?.update(loaded, total);
+      rest.onProgress?.(loaded, total);
+    },
   });
+  if (progress) {
+    bar?.finish();
+    const rss = process.memoryUsage().rss / 2 ** 30;
+    progress.write(
+      `loaded ${model} (${phi.model.weights.lm_head.weight.dtype}, ${phi.model.kernels.name}) in ` +
+        `${((Date.now() - t0) / 1000).toFixed(1)} s, ${rss.toFixed(2)} GiB resident\n`,
+    );
+  }
+  return phi;
 }

@@ -17,6 +17,56 @@ interface Out {
   bytes: Uint8Array;
 }
 
+/** A tensor to write: its bytes, or their length and a producer called when its turn comes. */
+export interface TensorOut {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  byteLength: number;
+  bytes: () => Uint8Array;
+}
+
+/**
+ * Write a safetensors file tensor by tensor (sorted by name, as transformers saves them): the
+ * header, then each tensor's bytes as its producer makes them, so a model of gigabytes never
+ * sits in memory twice.
+ */
+export async function writeSafetensorsFile(
+  file: string,
+  tensors: TensorOut[],
+  metadata: Record<string, string>,
+): Promise<void> {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of sorted) {
+    header[t.name] = {
+      dtype: t.dtype,
+      shape: t.shape,
+      data_offsets: [offset, offset + t.byteLength],
+    };
+    offset += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // keep the data 8-byte aligned
+  const head = new TextEncoder().encode(json);
+  const fh = await open(file, 'w');
+  try {
+    const len = new Uint8Array(8);
+    new DataView(len.buffer).setBigUint64(0, BigInt(head.length), true);
+    await fh.write(len);
+    await fh.write(head);
+    for (const t of sorted) {
+      const bytes = t.bytes();
+      if (bytes.length !== t.byteLength)
+        throw new Error(`${t.name}: ${bytes.length} bytes made, ${t.byteLength} announced`);
+      await fh.write(bytes);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function matrix(name: string, w: Weight, rows: number, cols: number): Out {
@@ -73,32 +123,12 @@ export async function saveModel(phi: Phi, sourceDir: string, outDir: string): Pr
   tensors.sort((a, b) => (a.name < b.name ? -1 : 1));
 
   await mkdir(outDir, { recursive: true });
-  // header, then each tensor straight from memory: no second copy of the model
-  const header: Record<string, unknown> = {
-    __metadata__: { format: 'pt', [QUANT_KEY]: q, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT },
-  };
-  let offset = 0;
-  for (const t of tensors) {
-    header[t.name] = {
-      dtype: t.dtype,
-      shape: t.shape,
-      data_offsets: [offset, offset + t.bytes.length],
-    };
-    offset += t.bytes.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
-  const head = new TextEncoder().encode(json);
-  const file = await open(path.join(outDir, 'model.safetensors'), 'w');
-  try {
-    const len = new Uint8Array(8);
-    new DataView(len.buffer).setBigUint64(0, BigInt(head.length), true);
-    await file.write(len);
-    await file.write(head);
-    for (const t of tensors) await file.write(t.bytes);
-  } finally {
-    await file.close();
-  }
+  // each tensor straight from memory: no second copy of the model
+  await writeSafetensorsFile(
+    path.join(outDir, 'model.safetensors'),
+    tensors.map((t) => ({ ...t, byteLength: t.bytes.length, bytes: () => t.bytes })),
+    { format: 'pt', [QUANT_KEY]: q, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT },
+  );
   const copied = ['model.safetensors'];
   for (const f of [
     'config.json',

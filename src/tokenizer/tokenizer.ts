@@ -30,7 +30,7 @@ export class PhiTokenizer {
   readonly eosId: number;
   /** Ids the tokenizer knows (50295 for phi-1.5; the model's vocab of 51200 is padded). */
   readonly size: number;
-  private readonly tok: Tokenizer;
+  private readonly tok!: Tokenizer;
   /** id -> the bytes it stands for; special tokens map to their text, padding ids to none. */
   private readonly bytes: Uint8Array[];
   private readonly special: Set<number>;
@@ -38,26 +38,59 @@ export class PhiTokenizer {
   constructor(
     tokenizerJson: Record<string, unknown>,
     tokenizerConfig: Record<string, unknown> = {},
+    where = 'tokenizer.json',
   ) {
+    const bad = (what: string): never => {
+      throw new Error(`${where}: ${what}`);
+    };
     const model = tokenizerJson.model as
-      { type?: string; vocab?: Record<string, number> } | undefined;
-    if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object') {
-      throw new Error(
-        'tokenizer.json: expected a BPE model with a vocab (GPT-2 / CodeGen tokenizer)',
-      );
+      { type?: string; vocab?: unknown; merges?: unknown } | null | undefined;
+    if (typeof model !== 'object' || model === null || model.type !== 'BPE')
+      bad('expected "model" to be a BPE model (GPT-2 / CodeGen tokenizer)');
+    const vocab = model!.vocab;
+    if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab))
+      bad('model.vocab must be an object {token: id}');
+    const entries = Object.entries(vocab as Record<string, unknown>);
+    if (entries.length === 0) bad('model.vocab is empty');
+    for (const [token, id] of entries)
+      if (!Number.isSafeInteger(id) || (id as number) < 0)
+        bad(
+          `model.vocab["${token}"] must be a token id (an integer >= 0), got ${JSON.stringify(id)}`,
+        );
+    if (!Array.isArray(model!.merges)) bad('model.merges must be an array of merges');
+    (model!.merges as unknown[]).forEach((m, i) => {
+      const pair = typeof m === 'string' ? m.split(' ') : m;
+      if (!Array.isArray(pair) || pair.length !== 2 || pair.some((x) => typeof x !== 'string'))
+        bad(`model.merges[${i}] must be "a b" or ["a", "b"], got ${JSON.stringify(m)}`);
+    });
+    const addedJson = tokenizerJson.added_tokens;
+    if (!Array.isArray(addedJson))
+      bad('added_tokens must be an array (it lists <|endoftext|> and the whitespace tokens)');
+    (addedJson as unknown[]).forEach((a, i) => {
+      const t = a as Partial<AddedTokenJson> | null;
+      if (
+        typeof t !== 'object' ||
+        t === null ||
+        !Number.isSafeInteger(t.id) ||
+        typeof t.content !== 'string'
+      )
+        bad(`added_tokens[${i}] must be {id: integer, content: string, ...}`);
+    });
+    try {
+      this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    } catch (e) {
+      bad(`the tokenizer library refused it: ${(e as Error).message}`);
     }
-    this.tok = new Tokenizer(tokenizerJson, tokenizerConfig);
-    const added = (tokenizerJson.added_tokens ?? []) as AddedTokenJson[];
+    const added = addedJson as AddedTokenJson[];
     const dec = byteDecoder();
     const enc = new TextEncoder();
     this.bytes = [];
-    for (const [token, id] of Object.entries(model.vocab)) {
+    for (const [token, id] of entries as [string, number][]) {
       const b = new Uint8Array(token.length);
       for (let i = 0; i < token.length; i++) {
         const v = dec.get(token[i]);
-        if (v === undefined)
-          throw new Error(`tokenizer.json: token ${id} has a non byte-level character`);
-        b[i] = v;
+        if (v === undefined) bad(`token ${id} has a non byte-level character`);
+        b[i] = v!;
       }
       this.bytes[id] = b;
     }

@@ -66,30 +66,64 @@ export class Checkpoint {
         entries.set(name, { file: f, info });
       }
     };
-    if (await files.exists('model.safetensors.index.json')) {
-      const where = `${files.name}/model.safetensors.index.json`;
-      let index: { weight_map?: Record<string, string> };
-      try {
-        index = JSON.parse(await files.readText('model.safetensors.index.json'));
-      } catch (e) {
-        throw new Error(`${where}: not valid JSON (${(e as Error).message})`);
+    try {
+      if (await files.exists('model.safetensors.index.json')) {
+        const where = `${files.name}/model.safetensors.index.json`;
+        let index: unknown;
+        try {
+          index = JSON.parse(await files.readText('model.safetensors.index.json'));
+        } catch (e) {
+          throw new Error(`${where}: not valid JSON (${(e as Error).message})`);
+        }
+        const map = (index as { weight_map?: unknown } | null)?.weight_map;
+        if (typeof index !== 'object' || index === null || Array.isArray(index))
+          throw new Error(`${where}: must be a JSON object with a weight_map`);
+        if (typeof map !== 'object' || map === null || Array.isArray(map))
+          throw new Error(`${where}: weight_map must be an object {tensor name: shard file}`);
+        for (const [name, shard] of Object.entries(map)) {
+          if (typeof shard !== 'string')
+            throw new Error(`${where}: weight_map["${name}"] must be a file name, got ${JSON.stringify(shard)}`);
+          // a shard is a file of this folder: no way out of it
+          if (!/^[\w.-]+$/.test(shard) || shard.startsWith('.'))
+            throw new Error(`${where}: shard "${shard}" (for "${name}") is not a plain file name of the model folder`);
+        }
+        for (const shard of [...new Set(Object.values(map as Record<string, string>))].sort()) {
+          if (!(await files.exists(shard))) throw new Error(`${where}: shard ${shard} is missing`);
+          add(await openSafetensors(await files.open(shard)));
+        }
+        for (const [name, shard] of Object.entries(map as Record<string, string>)) {
+          const e = entries.get(name);
+          if (!e) throw new Error(`${where}: lists tensor "${name}" in ${shard}, which does not hold it`);
+        }
+      } else if (await files.exists('model.safetensors')) {
+        add(await openSafetensors(await files.open('model.safetensors')));
+      } else {
+        throw new Error(`${files.name}: no model.safetensors or model.safetensors.index.json`);
       }
-      const map = index.weight_map;
-      if (typeof map !== 'object' || map === null) throw new Error(`${where}: missing weight_map`);
-      for (const shard of [...new Set(Object.values(map))].sort()) {
-        if (!(await files.exists(shard))) throw new Error(`${where}: shard ${shard} is missing`);
-        add(await openSafetensors(await files.open(shard)));
-      }
-      for (const [name, shard] of Object.entries(map)) {
-        const e = entries.get(name);
-        if (!e) throw new Error(`${where}: lists tensor "${name}" in ${shard}, which does not hold it`);
-      }
-    } else if (await files.exists('model.safetensors')) {
-      add(await openSafetensors(await files.open('model.safetensors')));
-    } else {
-      throw new Error(`${files.name}: no model.safetensors or model.safetensors.index.json`);
+    } catch (e) {
+      // a failed open leaves no file handle for the garbage collector to warn about
+      await Promise.all(opened.map((f) => f.source.close?.()));
+      throw e;
     }
     return new Checkpoint(files.name, entries, opened);
+  }
+
+  /**
+   * Every tensor of the checkpoint must be one the config's model reads: a config with fewer
+   * layers than the checkpoint (or another naming) would otherwise load and compute
+   * something else. Buffers some exports keep (rotary inv_freq, attention masks) are ignored.
+   */
+  checkAgainst(cfg: PhiConfig): void {
+    const wanted = new Set(parameters(this, cfg).map((p) => p.name));
+    const ignored = /(^|\.)(inv_freq|masked_bias|attn\.bias|rotary_emb\.\w+)$/;
+    const extra = [...this.entries.keys()].filter((n) => !wanted.has(n) && !ignored.test(n));
+    if (extra.length > 0) {
+      const e = this.entries.get(extra[0])!;
+      throw new Error(
+        `${e.file.source.name}: tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} ` +
+          `is not part of the model config.json describes (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}): the config and the checkpoint disagree`,
+      );
+    }
   }
 
   has(name: string): boolean {
@@ -121,7 +155,7 @@ export class Checkpoint {
 }
 
 /** Which naming scheme a checkpoint uses, as functions from logical to stored names. */
-interface Names {
+export interface Names {
   embed: string;
   /** q/k/v stored separately (transformers) or fused (Wqkv). */
   qkv: (l: number) => { q: string; k: string; v: string } | { fused: string };
@@ -133,24 +167,24 @@ interface Names {
   lmHead: string;
 }
 
+/** transformers' names (microsoft/phi-1_5 today, and what phi-wasm writes). */
+export const TRANSFORMERS_NAMES: Names = {
+  embed: 'model.embed_tokens',
+  qkv: (l) => ({
+    q: `model.layers.${l}.self_attn.q_proj`,
+    k: `model.layers.${l}.self_attn.k_proj`,
+    v: `model.layers.${l}.self_attn.v_proj`,
+  }),
+  dense: (l) => `model.layers.${l}.self_attn.dense`,
+  ln: (l) => `model.layers.${l}.input_layernorm`,
+  fc1: (l) => `model.layers.${l}.mlp.fc1`,
+  fc2: (l) => `model.layers.${l}.mlp.fc2`,
+  finalLn: 'model.final_layernorm',
+  lmHead: 'lm_head',
+};
+
 function detectNames(ck: Checkpoint, L: number): Names {
-  if (ck.has('model.embed_tokens.weight')) {
-    const p = (l: number) => `model.layers.${l}`;
-    return {
-      embed: 'model.embed_tokens',
-      qkv: (l) => ({
-        q: `${p(l)}.self_attn.q_proj`,
-        k: `${p(l)}.self_attn.k_proj`,
-        v: `${p(l)}.self_attn.v_proj`,
-      }),
-      dense: (l) => `${p(l)}.self_attn.dense`,
-      ln: (l) => `${p(l)}.input_layernorm`,
-      fc1: (l) => `${p(l)}.mlp.fc1`,
-      fc2: (l) => `${p(l)}.mlp.fc2`,
-      finalLn: 'model.final_layernorm',
-      lmHead: 'lm_head',
-    };
-  }
+  if (ck.has('model.embed_tokens.weight')) return TRANSFORMERS_NAMES;
   if (ck.has('layers.0.wte.weight')) {
     const p = (l: number) => `layers.${l + 1}`; // layers.0 is the embedding
     return {
@@ -192,8 +226,12 @@ export interface Param {
 
 /** Every parameter the model reads from `ck`, with the shape `cfg` implies, in loading order. */
 export function parameters(ck: Checkpoint, cfg: PhiConfig): Param[] {
+  return parameterList(detectNames(ck, cfg.numLayers), cfg);
+}
+
+/** The parameters of a model of `cfg` under a naming scheme. */
+export function parameterList(names: Names, cfg: PhiConfig): Param[] {
   const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
-  const names = detectNames(ck, L);
   const out: Param[] = [{ name: `${names.embed}.weight`, shape: [V, D], role: 'embedding' }];
   const vector = (name: string, n: number) => out.push({ name, shape: [n], role: 'vector' });
   const linear = (name: string, rows: number, cols: number) => {
@@ -382,8 +420,35 @@ async function readRowsF32(
       info.dtype === 'F32'
         ? new Float32Array(raw.buffer)
         : Float32Array.from(new Uint16Array(raw.buffer), info.dtype === 'F16' ? f16ToF32 : bf16ToF32);
+    checkFinite(e, slab, row0 * cols);
     use(slab, row0, count);
     progress(raw.length);
+  }
+}
+
+/**
+ * Throw if a tensor holds NaN or ±Infinity: such weights load but every answer computed with
+ * them is garbage. values: f32, or f16 bits (all-ones exponent = not finite).
+ */
+function checkFinite(e: Entry, values: Float32Array | Uint16Array, start = 0): void {
+  let bad = -1;
+  if (values instanceof Uint16Array) {
+    for (let i = 0; i < values.length; i++)
+      if ((values[i] & 0x7c00) === 0x7c00) {
+        bad = i;
+        break;
+      }
+  } else {
+    for (let i = 0; i < values.length; i++)
+      if (values[i] - values[i] !== 0) {
+        bad = i; // NaN - NaN and Inf - Inf are NaN
+        break;
+      }
+  }
+  if (bad >= 0) {
+    throw new Error(
+      `${e.file.source.name}: tensor "${e.info.name}" holds a non-finite value (NaN or Infinity) at index ${start + bad}: the checkpoint is corrupt`,
+    );
   }
 }
 
@@ -400,6 +465,7 @@ async function readInto(
   if (direct) {
     // Same representation: bytes go straight into the destination (little-endian hosts).
     await file.source.read(info.offset, new Uint8Array(dst.data.buffer, dst.data.byteOffset, info.byteLength));
+    checkFinite(e, dst.data);
     progress(info.byteLength);
     return;
   }

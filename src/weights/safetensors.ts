@@ -90,6 +90,13 @@ export function parseHeader(
   } catch {
     throw new Error(`${file}: header is not valid UTF-8`);
   }
+  // before JSON.parse: its recursion would end a 10,000-deep nesting as a stack overflow
+  const scan = scanKeys(text);
+  if (scan.depth > MAX_DEPTH) {
+    throw new Error(
+      `${file}: header nests JSON ${scan.depth} levels deep; a safetensors header has at most ${MAX_DEPTH}`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -99,8 +106,14 @@ export function parseHeader(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new Error(`${file}: header must be a JSON object`);
   }
-  const dup = firstDuplicateKey(text);
-  if (dup !== null) throw new Error(`${file}: duplicate tensor name "${dup}" in header`);
+  if (scan.duplicate) {
+    const { key, within } = scan.duplicate;
+    throw new Error(
+      within === null
+        ? `${file}: duplicate tensor name "${key}" in header`
+        : `${file}: tensor "${within}": duplicate field "${key}" in its entry`,
+    );
+  }
 
   const entries = json as Record<string, unknown>;
   let metadata: Record<string, string> = {};
@@ -189,37 +202,51 @@ function parseEntry(file: string, name: string, raw: unknown, dataStart: number)
   return { name, dtype: dt, shape: shape as number[], offset: dataStart + begin, byteLength: end - begin };
 }
 
+/** {"__metadata__": {...}, name: {dtype, shape: [..], data_offsets: [..]}}: 3 levels. */
+const MAX_DEPTH = 3;
+
 /**
  * JSON.parse keeps the last of two equal keys silently; a checkpoint with two tensors of one
- * name is corrupt, so scan the top-level object's keys ourselves.
+ * name, or an entry with two dtypes, is corrupt: scan the keys ourselves. Also measures the
+ * nesting depth. Never loops forever on malformed text (JSON.parse reports that afterwards).
  */
-function firstDuplicateKey(text: string): string | null {
-  const seen = new Set<string>();
+function scanKeys(text: string): {
+  depth: number;
+  duplicate: { key: string; within: string | null } | null;
+} {
+  // one frame per open object or array: the keys seen, the key that opened it
+  const frames: { keys: Set<string> | null; name: string | null; expectKey: boolean }[] = [];
+  let pendingKey: string | null = null; // the last key read, which names the next value
   let depth = 0;
-  let i = 0;
-  let expectKey = false;
-  while (i < text.length) {
+  let duplicate: { key: string; within: string | null } | null = null;
+  for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '"') {
       let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (depth === 1 && expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (seen.has(key)) return key;
-        seen.add(key);
-        expectKey = false;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        let key: string;
+        try {
+          key = JSON.parse(text.slice(i, j + 1)) as string;
+        } catch {
+          return { depth, duplicate }; // malformed: JSON.parse says how
+        }
+        if (top.keys.has(key) && !duplicate)
+          duplicate = { key, within: frames.length === 1 ? null : (frames[1]?.name ?? null) };
+        top.keys.add(key);
+        top.expectKey = false;
+        pendingKey = key;
       }
-      i = j + 1;
-      continue;
-    }
-    if (c === '{' || c === '[') {
-      depth++;
-      if (depth === 1) expectKey = true;
-    } else if (c === '}' || c === ']') depth--;
-    else if (c === ',' && depth === 1) expectKey = true;
-    i++;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      frames.push({ keys: c === '{' ? new Set() : null, name: pendingKey, expectKey: c === '{' });
+      depth = Math.max(depth, frames.length);
+      if (depth > MAX_DEPTH) return { depth, duplicate };
+    } else if (c === '}' || c === ']') frames.pop();
+    else if (c === ',' && frames[frames.length - 1]?.keys) frames[frames.length - 1].expectKey = true;
   }
-  return null;
+  return { depth, duplicate };
 }
 
 /** Serialise tensors to safetensors bytes (used by tests, the bench and quantized saves). */

@@ -1,34 +1,68 @@
 // Runs test/runtimes/e2e.mjs under every runtime: this Node, Node 24 (relaxed SIMD), Deno and
 // Bun, each installed from npm into test/runtimes/node_modules, and browser.html in headless
-// Chromium (Debian's chromium package) through playwright-core (npm run test:runtimes).
+// Chromium (Debian's chromium package) through playwright-core (npm run test:runtimes); then
+// the kernel twin tests under Node 24, where the relaxed int8 dot product is the path taken,
+// the server's handler under Deno and Bun, and the published package in a fresh project.
+import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
 const bin = (name) => path.join(here, 'node_modules', '.bin', name);
 const e2e = path.join(here, 'e2e.mjs');
+const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
 const runs = [
   ['node (this)', process.execPath, [e2e]],
   ['node 24', bin('node'), [e2e]],
   ['deno', bin('deno'), ['run', '--allow-read', e2e]],
   ['bun', bin('bun'), [e2e]],
-  ['chromium', process.execPath, [path.join(here, 'browser.mjs')]],
-  ['chromium demo page', process.execPath, [path.join(here, 'demo.mjs')]],
+  ['chromium', process.execPath, [path.join(here, 'browser.mjs')], chromium],
+  ['chromium demo page', process.execPath, [path.join(here, 'demo.mjs')], chromium],
+  ['deno serve', bin('deno'), ['run', '--allow-read', '--allow-net', path.join(here, 'serve.mjs')]],
+  ['bun serve', bin('bun'), [path.join(here, 'serve.mjs')]],
+  [
+    'kernel twins on node 24',
+    bin('node'),
+    ['--experimental-vm-modules', jest, '--rootDir', root, 'dist/test/kernels'],
+  ],
+  ['package', process.execPath, [path.join(root, 'test', 'package', 'run.mjs')]],
 ];
+const needs = (label, file) => {
+  if (existsSync(file)) return null;
+  return label.startsWith('chromium')
+    ? `${file} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM=/path/to/chrome`
+    : `${file} not found: run npm ci --prefix test/runtimes (npm run test:runtimes does)`;
+};
 let failed = 0;
-for (const [label, cmd, args] of runs) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000 });
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  let ok = r.status === 0;
-  try {
-    ok &&= JSON.parse(line).ok === true;
-  } catch {
-    ok = false;
+for (const [label, cmd, args, extra] of runs) {
+  const missing = needs(label, cmd) ?? (extra ? needs(label, extra) : null);
+  let ok = false;
+  let line;
+  if (missing) line = missing;
+  else {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000, cwd: root });
+    const out = (r.stdout ?? '').trim().split('\n');
+    line = out.pop() ?? '';
+    if (label.startsWith('kernel twins')) {
+      // jest: its summary goes to stderr
+      const summary = (r.stderr ?? '').split('\n').find((l) => /^Tests:/.test(l)) ?? '';
+      ok = r.status === 0;
+      line = summary.trim() || (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+    } else {
+      ok = r.status === 0;
+      try {
+        ok &&= JSON.parse(line).ok === true;
+      } catch {
+        ok = false;
+      }
+      if (!ok && !line)
+        line = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ') || String(r.error);
+    }
   }
-  console.log(
-    `${ok ? 'PASS' : 'FAIL'} ${label}: ${line || (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ') || r.error}`,
-  );
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${label}: ${line}`);
   if (!ok) failed++;
 }
 console.log(`${runs.length - failed} passed, ${failed} failed`);
