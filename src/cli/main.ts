@@ -1,5 +1,6 @@
 // The `phi` command line. Every error ends as one line "phi: <message>" and exit code 1.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import * as path from 'node:path';
 import { loadTokenizer, type LoadOptions } from '../load.js';
 import type { GenerateOptions } from '../generation.js';
 import type { Phi } from '../engine.js';
@@ -494,6 +495,11 @@ async function quantize(v: Values): Promise<void> {
   if (v.dtype !== 'q8' && v.dtype !== 'q4') throw new UsageError('quantize needs --dtype q8 or q4');
   if (!v.out) throw new UsageError('quantize needs --out DIR');
   const dir = await modelDir(v);
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : path.resolve(p));
+  if (real(dir) === real(v.out as string))
+    throw new UsageError(
+      '--out is the model folder: quantizing in place would overwrite the original with the lossy copy; choose another folder',
+    );
   // the TypeScript backend: plain memory, nothing re-encoded, no 4 GiB limit
   const phi = await loadPhi(dir, {
     dtype: v.dtype,

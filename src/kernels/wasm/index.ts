@@ -18,7 +18,7 @@ type Args5 = [number, number, number, number, number];
 
 /** The bits of an f32, to pass through the Int32 argument slots of the pool. */
 const f32Bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
-import { ThreadPool, type SpawnWorker } from './pool.js';
+import { markDead, ThreadPool, type SpawnWorker } from './pool.js';
 import { scratchLayout, type ScratchSizes } from './scratch.js';
 
 export { scratchLayout, type ScratchSizes };
@@ -73,6 +73,7 @@ function defaultSpawn(): SpawnWorker | undefined {
   if (!W) return undefined;
   return (data) => {
     const w = new W(new URL('./worker.js', import.meta.url), { type: 'module' });
+    w.onerror = (e: ErrorEvent) => markDead(data, `error: ${e.message}`);
     w.postMessage(data);
     return w;
   };
