@@ -49,7 +49,13 @@ async function stream(url: string, prompt: string, tokens: number): Promise<Stre
   const r = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ prompt, max_tokens: tokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({
+      prompt,
+      max_tokens: tokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
   });
   let first = 0;
   let text = '';
@@ -106,12 +112,19 @@ async function main() {
     let best: ServeRow | null = null;
     for (let round = 0; round < 2; round++) {
       const runs = await Promise.all(
-        Array.from({ length: n }, (_, i) => stream(server.url, PROMPTS[i % PROMPTS.length], tokens)),
+        Array.from({ length: n }, (_, i) =>
+          stream(server.url, PROMPTS[i % PROMPTS.length], tokens),
+        ),
       );
       const start = Math.max(...runs.map((r) => r.first)); // every stream is decoding from here
       const end = Math.max(...runs.map((r) => r.last));
       // tokens generated after `start`, counted per stream as its share of its decode time
-      const decoded = runs.reduce((sum, r) => sum + ((r.tokens - 1) * (r.last - Math.max(start, r.first))) / Math.max(1e-9, r.last - r.first), 0);
+      const decoded = runs.reduce(
+        (sum, r) =>
+          sum +
+          ((r.tokens - 1) * (r.last - Math.max(start, r.first))) / Math.max(1e-9, r.last - r.first),
+        0,
+      );
       const rate = decoded / ((end - start) / 1000);
       const ttft = runs.map((r) => r.first - r.sent).sort((a, b) => a - b);
       const row: ServeRow = {
@@ -119,14 +132,16 @@ async function main() {
         threads,
         clients: n,
         tokens_each: tokens,
-        aggregate_decode_tokens_per_s: n === 1 ? (runs[0].tokens - 1) / ((runs[0].last - runs[0].first) / 1000) : rate,
+        aggregate_decode_tokens_per_s:
+          n === 1 ? (runs[0].tokens - 1) / ((runs[0].last - runs[0].first) / 1000) : rate,
         speedup: 0,
         time_to_first_token_ms_median: ttft[ttft.length >> 1],
         time_to_first_token_ms_max: ttft[ttft.length - 1],
         streams_equal_solo: runs.every((r, i) => r.text === solo.get(PROMPTS[i % PROMPTS.length])),
         backend: kernels.name,
       };
-      if (!best || row.aggregate_decode_tokens_per_s > best.aggregate_decode_tokens_per_s) best = row;
+      if (!best || row.aggregate_decode_tokens_per_s > best.aggregate_decode_tokens_per_s)
+        best = row;
     }
     if (n === 1) one = best!.aggregate_decode_tokens_per_s;
     best!.speedup = best!.aggregate_decode_tokens_per_s / one;
