@@ -141,6 +141,118 @@ const F16_MASK: i32 = 0x8fffe000;
 }
 
 /**
+ * A few tokens (tn = 2..4, a constant) straight from memory, as in decoding several sequences
+ * at once: 2 rows a pass, each group of 8 weights loaded (and widened) once and used for all
+ * tn tokens, 2·tn accumulators. Each (row, token) sums in the canonical order.
+ */
+// @ts-ignore: decorator
+@inline function gemv_few(
+  f16: bool, tn: i32, out: usize, x: usize, w: usize, bias: usize, n: i32, d: i32, row0: i32, row1: i32,
+): void {
+  const st: usize = f16 ? <usize>n << 1 : <usize>n << 2; // bytes a row
+  const xs: usize = <usize>n << 2; // bytes a token
+  const od: usize = <usize>d << 2;
+  const n8 = n & ~7;
+  const n4 = n & ~3;
+  let i = row0;
+  for (; i + 2 <= row1; i += 2) {
+    const r0 = w + <usize>i * st, r1 = r0 + st;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // row i, tokens 0..3
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0); // row i + 1
+    let j = 0;
+    for (; j < n8; j += 8) {
+      let p0: v128, q0: v128, p1: v128, q1: v128; // rows i, i+1: weights j..j+3, j+4..j+7
+      if (f16) {
+        let h = v128.load(r0 + (<usize>j << 1));
+        let lo = lo_halves(h), hi = hi_halves(h);
+        p0 = widen_lo(lo, hi);
+        q0 = widen_hi(lo, hi);
+        h = v128.load(r1 + (<usize>j << 1));
+        lo = lo_halves(h);
+        hi = hi_halves(h);
+        p1 = widen_lo(lo, hi);
+        q1 = widen_hi(lo, hi);
+      } else {
+        p0 = v128.load(r0 + (<usize>j << 2));
+        q0 = v128.load(r0 + (<usize>j << 2), 16);
+        p1 = v128.load(r1 + (<usize>j << 2));
+        q1 = v128.load(r1 + (<usize>j << 2), 16);
+      }
+      const xj = x + (<usize>j << 2);
+      let xl = v128.load(xj), xh = v128.load(xj, 16);
+      a0 = madd(q0, xh, madd(p0, xl, a0));
+      b0 = madd(q1, xh, madd(p1, xl, b0));
+      xl = v128.load(xj + xs);
+      xh = v128.load(xj + xs, 16);
+      a1 = madd(q0, xh, madd(p0, xl, a1));
+      b1 = madd(q1, xh, madd(p1, xl, b1));
+      if (tn > 2) {
+        xl = v128.load(xj + 2 * xs);
+        xh = v128.load(xj + 2 * xs, 16);
+        a2 = madd(q0, xh, madd(p0, xl, a2));
+        b2 = madd(q1, xh, madd(p1, xl, b2));
+      }
+      if (tn > 3) {
+        xl = v128.load(xj + 3 * xs);
+        xh = v128.load(xj + 3 * xs, 16);
+        a3 = madd(q0, xh, madd(p0, xl, a3));
+        b3 = madd(q1, xh, madd(p1, xl, b3));
+      }
+    }
+    if (j < n4) {
+      const p0 = load4(f16, r0, j), p1 = load4(f16, r1, j);
+      const xj = x + (<usize>j << 2);
+      a0 = madd(p0, v128.load(xj), a0);
+      b0 = madd(p1, v128.load(xj), b0);
+      a1 = madd(p0, v128.load(xj + xs), a1);
+      b1 = madd(p1, v128.load(xj + xs), b1);
+      if (tn > 2) {
+        a2 = madd(p0, v128.load(xj + 2 * xs), a2);
+        b2 = madd(p1, v128.load(xj + 2 * xs), b2);
+      }
+      if (tn > 3) {
+        a3 = madd(p0, v128.load(xj + 3 * xs), a3);
+        b3 = madd(p1, v128.load(xj + 3 * xs), b3);
+      }
+      j += 4;
+    }
+    let sa0 = hsum(a0), sa1 = hsum(a1), sa2 = hsum(a2), sa3 = hsum(a3);
+    let sb0 = hsum(b0), sb1 = hsum(b1), sb2 = hsum(b2), sb3 = hsum(b3);
+    for (; j < n; j++) {
+      const w0 = load1(f16, r0, j), w1 = load1(f16, r1, j);
+      const xj = x + (<usize>j << 2);
+      sa0 += w0 * load<f32>(xj);
+      sb0 += w1 * load<f32>(xj);
+      sa1 += w0 * load<f32>(xj + xs);
+      sb1 += w1 * load<f32>(xj + xs);
+      if (tn > 2) {
+        sa2 += w0 * load<f32>(xj + 2 * xs);
+        sb2 += w1 * load<f32>(xj + 2 * xs);
+      }
+      if (tn > 3) {
+        sa3 += w0 * load<f32>(xj + 3 * xs);
+        sb3 += w1 * load<f32>(xj + 3 * xs);
+      }
+    }
+    const o = out + (<usize>i << 2);
+    store<f32>(o, plusBias(sa0, bias, i));
+    store<f32>(o, plusBias(sb0, bias, i + 1), 4);
+    store<f32>(o + od, plusBias(sa1, bias, i));
+    store<f32>(o + od, plusBias(sb1, bias, i + 1), 4);
+    if (tn > 2) {
+      store<f32>(o + 2 * od, plusBias(sa2, bias, i));
+      store<f32>(o + 2 * od, plusBias(sb2, bias, i + 1), 4);
+    }
+    if (tn > 3) {
+      store<f32>(o + 3 * od, plusBias(sa3, bias, i));
+      store<f32>(o + 3 * od, plusBias(sb3, bias, i + 1), 4);
+    }
+  }
+  // an odd last row: each token alone, same order
+  if (i < row1) for (let t = 0; t < tn; t++) gemv(f16, out + <usize>t * od, x + <usize>t * xs, w, bias, n, i, row1);
+}
+
+/**
  * Several tokens against a few f32 rows that sit in cache (rows [i0, i1), row i at
  * w + (i - i0)·n·4): 4 tokens at a time, so each weight vector is loaded once for 4 tokens,
  * then the remaining tokens one at a time.
@@ -183,16 +295,47 @@ const F16_MASK: i32 = 0x8fffe000;
       store<f32>(ot + 3 * od, plusBias(s3, bias, i));
     }
   }
+  // the last T % 4 tokens one at a time, 4 rows a pass: 4 independent multiply-add chains
+  // (one chain alone waits on its own latency, a quarter of the speed)
   for (; t < T; t++) {
     const xt = x + <usize>t * xs;
-    for (let i = i0; i < i1; i++) {
+    const ot = out + (<usize>t * <usize>d << 2);
+    let i = i0;
+    for (; i + 4 <= i1; i += 4) {
+      const w0 = w + (<usize>(i - i0) * <usize>n << 2);
+      const ws = <usize>n << 2;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let j = 0;
+      for (; j < n4; j += 4) {
+        const o = <usize>j << 2;
+        const xv = v128.load(xt + o);
+        a0 = madd(v128.load(w0 + o), xv, a0);
+        a1 = madd(v128.load(w0 + ws + o), xv, a1);
+        a2 = madd(v128.load(w0 + 2 * ws + o), xv, a2);
+        a3 = madd(v128.load(w0 + 3 * ws + o), xv, a3);
+      }
+      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      for (; j < n; j++) {
+        const o = <usize>j << 2;
+        const xj = load<f32>(xt + o);
+        s0 += load<f32>(w0 + o) * xj;
+        s1 += load<f32>(w0 + ws + o) * xj;
+        s2 += load<f32>(w0 + 2 * ws + o) * xj;
+        s3 += load<f32>(w0 + 3 * ws + o) * xj;
+      }
+      store<f32>(ot + (<usize>i << 2), plusBias(s0, bias, i));
+      store<f32>(ot + (<usize>(i + 1) << 2), plusBias(s1, bias, i + 1));
+      store<f32>(ot + (<usize>(i + 2) << 2), plusBias(s2, bias, i + 2));
+      store<f32>(ot + (<usize>(i + 3) << 2), plusBias(s3, bias, i + 3));
+    }
+    for (; i < i1; i++) {
       const wr = w + (<usize>(i - i0) * <usize>n << 2);
       let a = f32x4.splat(0);
       let j = 0;
       for (; j < n4; j += 4) a = madd(v128.load(wr + (<usize>j << 2)), v128.load(xt + (<usize>j << 2)), a);
       let s = hsum(a);
       for (; j < n; j++) s += load<f32>(wr + (<usize>j << 2)) * load<f32>(xt + (<usize>j << 2));
-      store<f32>(out + ((<usize>t * <usize>d + <usize>i) << 2), plusBias(s, bias, i));
+      store<f32>(ot + (<usize>i << 2), plusBias(s, bias, i));
     }
   }
 }
@@ -220,13 +363,15 @@ export const WIDE_ROWS: i32 = 8;
 export function matmul_f32(
   out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
 ): void {
-  if (T == 1) {
-    gemv(false, out, x, w, bias, n, row0, row1);
-    return;
-  }
-  for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
-    const i1 = min(i0 + WIDE_ROWS, row1);
-    gemm(out, x, w + (<usize>i0 * <usize>n << 2), bias, T, n, d, i0, i1);
+  if (T == 1) gemv(false, out, x, w, bias, n, row0, row1);
+  else if (T == 2) gemv_few(false, 2, out, x, w, bias, n, d, row0, row1);
+  else if (T == 3) gemv_few(false, 3, out, x, w, bias, n, d, row0, row1);
+  else if (T == 4) gemv_few(false, 4, out, x, w, bias, n, d, row0, row1);
+  else {
+    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+      const i1 = min(i0 + WIDE_ROWS, row1);
+      gemm(out, x, w + (<usize>i0 * <usize>n << 2), bias, T, n, d, i0, i1);
+    }
   }
 }
 
@@ -243,11 +388,11 @@ export function matmul_f16(
   out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
   scratch: usize,
 ): void {
-  if (T == 1) {
-    gemv(true, out, x, w, bias, n, row0, row1);
-    return;
-  }
-  for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+  if (T == 1) gemv(true, out, x, w, bias, n, row0, row1);
+  else if (T == 2) gemv_few(true, 2, out, x, w, bias, n, d, row0, row1);
+  else if (T == 3) gemv_few(true, 3, out, x, w, bias, n, d, row0, row1);
+  else if (T == 4) gemv_few(true, 4, out, x, w, bias, n, d, row0, row1);
+  else for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
     const i1 = min(i0 + WIDE_ROWS, row1);
     widen_rows(scratch, w + (<usize>i0 * <usize>n << 1), (i1 - i0) * n);
     gemm(out, x, scratch, bias, T, n, d, i0, i1);
