@@ -17,6 +17,14 @@ export default tseslint.config(
     },
   },
   {
+    // AssemblyScript (linted by scripts/assembly-style.mjs): `// @ts-ignore: decorator` marks
+    // each @inline for editors that read it as TypeScript
+    files: ['assembly/**'],
+    rules: {
+      '@typescript-eslint/ban-ts-comment': ['error', { 'ts-ignore': 'allow-with-description' }],
+    },
+  },
+  {
     files: ['test/runtimes/**', 'demo/**', 'docs/**', 'scripts/**', 'test/package/**'],
     languageOptions: { globals: { Deno: 'readonly', Bun: 'readonly' } },
   },

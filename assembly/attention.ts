@@ -23,11 +23,16 @@ import { hsum, madd } from './simd';
 // @ts-ignore: decorator
 @inline function dot4(q: usize, k0: usize, stride: usize, Dh: i32): v128 {
   const d4 = Dh & ~3;
-  const k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  const k1 = k0 + stride,
+    k2 = k1 + stride,
+    k3 = k2 + stride;
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    a3 = f32x4.splat(0);
   let c = 0;
   for (; c < d4; c += 4) {
-    const o = <usize>c << 2;
+    const o = (<usize>c) << 2;
     const qv = v128.load(q + o);
     a0 = madd(qv, v128.load(k0 + o), a0);
     a1 = madd(qv, v128.load(k1 + o), a1);
@@ -36,28 +41,54 @@ import { hsum, madd } from './simd';
   }
   let s = sum4(a0, a1, a2, a3);
   for (; c < Dh; c++) {
-    const o = <usize>c << 2;
+    const o = (<usize>c) << 2;
     const qc = f32x4.splat(load<f32>(q + o));
-    s = f32x4.add(s, f32x4.mul(qc, f32x4(load<f32>(k0 + o), load<f32>(k1 + o), load<f32>(k2 + o), load<f32>(k3 + o))));
+    s = f32x4.add(
+      s,
+      f32x4.mul(
+        qc,
+        f32x4(load<f32>(k0 + o), load<f32>(k1 + o), load<f32>(k2 + o), load<f32>(k3 + o)),
+      ),
+    );
   }
   return s;
 }
 
 /** scores[j] = (q · k_j) · scale for keys [0, keys), k_j at k + j·stride bytes, Dh dims. */
 // @ts-ignore: decorator
-@inline function qk(scores: usize, q: usize, k: usize, stride: usize, keys: i32, Dh: i32, scale: f32): void {
+@inline function qk(
+  scores: usize,
+  q: usize,
+  k: usize,
+  stride: usize,
+  keys: i32,
+  Dh: i32,
+  scale: f32,
+): void {
   const sc = f32x4.splat(scale);
   let j = 0;
   // 8 keys a step: 8 independent multiply-add chains keep both FMA units busy
   const d4 = Dh & ~3;
   if (d4 == Dh) {
     for (; j + 8 <= keys; j += 8) {
-      const k0 = k + <usize>j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
-      const k4 = k3 + stride, k5 = k4 + stride, k6 = k5 + stride, k7 = k6 + stride;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+      const k0 = k + <usize>j * stride,
+        k1 = k0 + stride,
+        k2 = k1 + stride,
+        k3 = k2 + stride;
+      const k4 = k3 + stride,
+        k5 = k4 + stride,
+        k6 = k5 + stride,
+        k7 = k6 + stride;
+      let a0 = f32x4.splat(0),
+        a1 = f32x4.splat(0),
+        a2 = f32x4.splat(0),
+        a3 = f32x4.splat(0);
+      let a4 = f32x4.splat(0),
+        a5 = f32x4.splat(0),
+        a6 = f32x4.splat(0),
+        a7 = f32x4.splat(0);
       for (let c = 0; c < d4; c += 4) {
-        const o = <usize>c << 2;
+        const o = (<usize>c) << 2;
         const qv = v128.load(q + o);
         a0 = madd(qv, v128.load(k0 + o), a0);
         a1 = madd(qv, v128.load(k1 + o), a1);
@@ -68,20 +99,24 @@ import { hsum, madd } from './simd';
         a6 = madd(qv, v128.load(k6 + o), a6);
         a7 = madd(qv, v128.load(k7 + o), a7);
       }
-      v128.store(scores + (<usize>j << 2), f32x4.mul(sum4(a0, a1, a2, a3), sc));
-      v128.store(scores + (<usize>j << 2), f32x4.mul(sum4(a4, a5, a6, a7), sc), 16);
+      v128.store(scores + ((<usize>j) << 2), f32x4.mul(sum4(a0, a1, a2, a3), sc));
+      v128.store(scores + ((<usize>j) << 2), f32x4.mul(sum4(a4, a5, a6, a7), sc), 16);
     }
   }
   for (; j + 4 <= keys; j += 4)
-    v128.store(scores + (<usize>j << 2), f32x4.mul(dot4(q, k + <usize>j * stride, stride, Dh), sc));
+    v128.store(
+      scores + ((<usize>j) << 2),
+      f32x4.mul(dot4(q, k + <usize>j * stride, stride, Dh), sc),
+    );
   for (; j < keys; j++) {
     const kj = k + <usize>j * stride;
     let a = f32x4.splat(0);
     let c = 0;
-    for (; c < d4; c += 4) a = madd(v128.load(q + (<usize>c << 2)), v128.load(kj + (<usize>c << 2)), a);
+    for (; c < d4; c += 4)
+      a = madd(v128.load(q + ((<usize>c) << 2)), v128.load(kj + ((<usize>c) << 2)), a);
     let dot = hsum(a);
-    for (; c < Dh; c++) dot += load<f32>(q + (<usize>c << 2)) * load<f32>(kj + (<usize>c << 2));
-    store<f32>(scores + (<usize>j << 2), dot * scale);
+    for (; c < Dh; c++) dot += load<f32>(q + ((<usize>c) << 2)) * load<f32>(kj + ((<usize>c) << 2));
+    store<f32>(scores + ((<usize>j) << 2), dot * scale);
   }
 }
 
@@ -91,11 +126,17 @@ import { hsum, madd } from './simd';
   let c = 0;
   // 32 dimensions at a time in 8 accumulators
   for (; c + 32 <= Dh; c += 32) {
-    const vc = v + (<usize>c << 2);
-    let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
-    let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0);
+    const vc = v + ((<usize>c) << 2);
+    let o0 = f32x4.splat(0),
+      o1 = f32x4.splat(0),
+      o2 = f32x4.splat(0),
+      o3 = f32x4.splat(0);
+    let o4 = f32x4.splat(0),
+      o5 = f32x4.splat(0),
+      o6 = f32x4.splat(0),
+      o7 = f32x4.splat(0);
     for (let j = 0; j < keys; j++) {
-      const pj = f32x4.splat(load<f32>(p + (<usize>j << 2)));
+      const pj = f32x4.splat(load<f32>(p + ((<usize>j) << 2)));
       const vj = vc + <usize>j * stride;
       o0 = madd(pj, v128.load(vj), o0);
       o1 = madd(pj, v128.load(vj, 16), o1);
@@ -106,7 +147,7 @@ import { hsum, madd } from './simd';
       o6 = madd(pj, v128.load(vj, 96), o6);
       o7 = madd(pj, v128.load(vj, 112), o7);
     }
-    const oc = out + (<usize>c << 2);
+    const oc = out + ((<usize>c) << 2);
     v128.store(oc, o0);
     v128.store(oc, o1, 16);
     v128.store(oc, o2, 32);
@@ -120,22 +161,39 @@ import { hsum, madd } from './simd';
   for (; c + 4 <= Dh; c += 4) {
     let o = f32x4.splat(0);
     for (let j = 0; j < keys; j++)
-      o = madd(f32x4.splat(load<f32>(p + (<usize>j << 2))), v128.load(v + <usize>j * stride + (<usize>c << 2)), o);
-    v128.store(out + (<usize>c << 2), o);
+      o = madd(
+        f32x4.splat(load<f32>(p + ((<usize>j) << 2))),
+        v128.load(v + <usize>j * stride + ((<usize>c) << 2)),
+        o,
+      );
+    v128.store(out + ((<usize>c) << 2), o);
   }
   for (; c < Dh; c++) {
     let o: f32 = 0;
-    for (let j = 0; j < keys; j++) o += load<f32>(p + (<usize>j << 2)) * load<f32>(v + <usize>j * stride + (<usize>c << 2));
-    store<f32>(out + (<usize>c << 2), o);
+    for (let j = 0; j < keys; j++)
+      o += load<f32>(p + ((<usize>j) << 2)) * load<f32>(v + <usize>j * stride + ((<usize>c) << 2));
+    store<f32>(out + ((<usize>c) << 2), o);
   }
 }
 
 export function attention(
-  out: usize, q: usize, kCache: usize, vCache: usize, T: i32, pos0: i32, H: i32, Dh: i32,
-  maxPos: i32, scale: f32, scores: usize, probs: usize, h0: i32, h1: i32,
+  out: usize,
+  q: usize,
+  kCache: usize,
+  vCache: usize,
+  T: i32,
+  pos0: i32,
+  H: i32,
+  Dh: i32,
+  maxPos: i32,
+  scale: f32,
+  scores: usize,
+  probs: usize,
+  h0: i32,
+  h1: i32,
 ): void {
   const S = <usize>(H * Dh);
-  const stride = <usize>Dh << 2; // bytes from one position to the next within a head
+  const stride = (<usize>Dh) << 2; // bytes from one position to the next within a head
   const P = <usize>(pos0 + T);
   for (let t = 0; t < T; t++) {
     const keys = pos0 + t + 1;
@@ -145,9 +203,9 @@ export function attention(
       qk(scores, q + row, kCache + head, stride, keys, Dh, scale);
       softmax(scores, keys);
       if (probs) {
-        const dst = probs + ((<usize>h * <usize>T + <usize>t) * P << 2);
-        memory.copy(dst, scores, <usize>keys << 2);
-        memory.fill(dst + (<usize>keys << 2), 0, (P - <usize>keys) << 2);
+        const dst = probs + (((<usize>h * <usize>T + <usize>t) * P) << 2);
+        memory.copy(dst, scores, (<usize>keys) << 2);
+        memory.fill(dst + ((<usize>keys) << 2), 0, (P - <usize>keys) << 2);
       }
       pv(out + row, scores, vCache + head, stride, keys, Dh);
     }

@@ -8,13 +8,21 @@ const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
 // @ts-ignore: decorator
 @inline function gelu4(v: v128): v128 {
-  const z = f32x4.mul(f32x4.splat(SQRT_2_OVER_PI), f32x4.add(v, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(v, f32x4.mul(v, v)))));
+  const z = f32x4.mul(
+    f32x4.splat(SQRT_2_OVER_PI),
+    f32x4.add(v, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(v, f32x4.mul(v, v)))),
+  );
   const e = exp4(f32x4.mul(z, f32x4.splat(-2)));
   return f32x4.div(v, f32x4.add(f32x4.splat(1), e));
 }
 
 export function gelu_new(x: usize, from: i32, to: i32): void {
   let i = from;
-  for (; i + 4 <= to; i += 4) v128.store(x + (<usize>i << 2), gelu4(v128.load(x + (<usize>i << 2))));
-  for (; i < to; i++) store<f32>(x + (<usize>i << 2), f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(x + (<usize>i << 2)))), 0));
+  for (; i + 4 <= to; i += 4)
+    v128.store(x + ((<usize>i) << 2), gelu4(v128.load(x + ((<usize>i) << 2))));
+  for (; i < to; i++)
+    store<f32>(
+      x + ((<usize>i) << 2),
+      f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(x + ((<usize>i) << 2)))), 0),
+    );
 }

@@ -1,7 +1,15 @@
 // phi-wasm's WebAssembly kernels: raw pointers into the one shared memory, no allocator,
 // no model logic. Each has a readable TypeScript twin in src/kernels/ref/.
 export { matmul_f32, matmul_f16, WIDE_ROWS } from './matmul';
-export { matmul_q8, matmul_q4, matmul_q8_dot, matmul_q4_dot, dot_probe, quantize_act, STREAM_ROWS } from './quant';
+export {
+  matmul_q8,
+  matmul_q4,
+  matmul_q8_dot,
+  matmul_q4_dot,
+  dot_probe,
+  quantize_act,
+  STREAM_ROWS,
+} from './quant';
 export { attention } from './attention';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';

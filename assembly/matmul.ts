@@ -44,26 +44,26 @@ const F16_MASK: i32 = 0x8fffe000;
 
 // @ts-ignore: decorator
 @inline function widen1(ptr: usize): f32 {
-  return reinterpret<f32>((<i32>load<i16>(ptr) << 13) & F16_MASK);
+  return reinterpret<f32>(((<i32>load<i16>(ptr)) << 13) & F16_MASK);
 }
 
 /** Weights 4j..4j+3 of a row as f32x4 (f16 rows: widened, times 2^-112). */
 // @ts-ignore: decorator
 @inline function load4(f16: bool, row: usize, j: i32): v128 {
-  if (!f16) return v128.load(row + (<usize>j << 2));
-  const h = v128.load64_zero(row + (<usize>j << 1));
+  if (!f16) return v128.load(row + ((<usize>j) << 2));
+  const h = v128.load64_zero(row + ((<usize>j) << 1));
   return widen_lo(lo_halves(h), hi_halves(h));
 }
 
 /** Weight j of a row as f32. */
 // @ts-ignore: decorator
 @inline function load1(f16: bool, row: usize, j: i32): f32 {
-  return f16 ? widen1(row + (<usize>j << 1)) : load<f32>(row + (<usize>j << 2));
+  return f16 ? widen1(row + ((<usize>j) << 1)) : load<f32>(row + ((<usize>j) << 2));
 }
 
 // @ts-ignore: decorator
 @inline function plusBias(s: f32, bias: usize, i: i32): f32 {
-  return s + (bias ? load<f32>(bias + (<usize>i << 2)) : 0);
+  return s + (bias ? load<f32>(bias + ((<usize>i) << 2)) : 0);
 }
 
 /**
@@ -73,35 +73,52 @@ const F16_MASK: i32 = 0x8fffe000;
  */
 // @ts-ignore: decorator
 @inline function gemv(
-  f16: bool, out: usize, x: usize, w: usize, bias: usize, n: i32, row0: i32, row1: i32,
+  f16: bool,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  n: i32,
+  row0: i32,
+  row1: i32,
 ): void {
-  const st: usize = f16 ? <usize>n << 1 : <usize>n << 2; // bytes a row
+  const st: usize = f16 ? (<usize>n) << 1 : (<usize>n) << 2; // bytes a row
   const n8 = n & ~7;
   const n4 = n & ~3;
   let i = row0;
   for (; i + 4 <= row1; i += 4) {
-    const r0 = w + <usize>i * st, r1 = r0 + st, r2 = r1 + st, r3 = r2 + st;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    const r0 = w + <usize>i * st,
+      r1 = r0 + st,
+      r2 = r1 + st,
+      r3 = r2 + st;
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0);
     let j = 0;
     for (; j < n8; j += 8) {
-      const xl = v128.load(x + (<usize>j << 2));
-      const xh = v128.load(x + (<usize>j << 2), 16);
+      const xl = v128.load(x + ((<usize>j) << 2));
+      const xh = v128.load(x + ((<usize>j) << 2), 16);
       if (f16) {
-        const o = <usize>j << 1;
+        const o = (<usize>j) << 1;
         let h = v128.load(r0 + o);
-        let lo = lo_halves(h), hi = hi_halves(h);
+        let lo = lo_halves(h),
+          hi = hi_halves(h);
         a0 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a0));
         h = v128.load(r1 + o);
-        lo = lo_halves(h); hi = hi_halves(h);
+        lo = lo_halves(h);
+        hi = hi_halves(h);
         a1 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a1));
         h = v128.load(r2 + o);
-        lo = lo_halves(h); hi = hi_halves(h);
+        lo = lo_halves(h);
+        hi = hi_halves(h);
         a2 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a2));
         h = v128.load(r3 + o);
-        lo = lo_halves(h); hi = hi_halves(h);
+        lo = lo_halves(h);
+        hi = hi_halves(h);
         a3 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a3));
       } else {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         a0 = madd(v128.load(r0 + o, 16), xh, madd(v128.load(r0 + o), xl, a0));
         a1 = madd(v128.load(r1 + o, 16), xh, madd(v128.load(r1 + o), xl, a1));
         a2 = madd(v128.load(r2 + o, 16), xh, madd(v128.load(r2 + o), xl, a2));
@@ -109,34 +126,37 @@ const F16_MASK: i32 = 0x8fffe000;
       }
     }
     if (j < n4) {
-      const xv = v128.load(x + (<usize>j << 2));
+      const xv = v128.load(x + ((<usize>j) << 2));
       a0 = madd(load4(f16, r0, j), xv, a0);
       a1 = madd(load4(f16, r1, j), xv, a1);
       a2 = madd(load4(f16, r2, j), xv, a2);
       a3 = madd(load4(f16, r3, j), xv, a3);
       j += 4;
     }
-    let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    let s0 = hsum(a0),
+      s1 = hsum(a1),
+      s2 = hsum(a2),
+      s3 = hsum(a3);
     for (; j < n; j++) {
-      const xj = load<f32>(x + (<usize>j << 2));
+      const xj = load<f32>(x + ((<usize>j) << 2));
       s0 += load1(f16, r0, j) * xj;
       s1 += load1(f16, r1, j) * xj;
       s2 += load1(f16, r2, j) * xj;
       s3 += load1(f16, r3, j) * xj;
     }
-    store<f32>(out + (<usize>i << 2), plusBias(s0, bias, i));
-    store<f32>(out + (<usize>(i + 1) << 2), plusBias(s1, bias, i + 1));
-    store<f32>(out + (<usize>(i + 2) << 2), plusBias(s2, bias, i + 2));
-    store<f32>(out + (<usize>(i + 3) << 2), plusBias(s3, bias, i + 3));
+    store<f32>(out + ((<usize>i) << 2), plusBias(s0, bias, i));
+    store<f32>(out + ((<usize>(i + 1)) << 2), plusBias(s1, bias, i + 1));
+    store<f32>(out + ((<usize>(i + 2)) << 2), plusBias(s2, bias, i + 2));
+    store<f32>(out + ((<usize>(i + 3)) << 2), plusBias(s3, bias, i + 3));
   }
   for (; i < row1; i++) {
     const r = w + <usize>i * st;
     let a = f32x4.splat(0);
     let j = 0;
-    for (; j < n4; j += 4) a = madd(load4(f16, r, j), v128.load(x + (<usize>j << 2)), a);
+    for (; j < n4; j += 4) a = madd(load4(f16, r, j), v128.load(x + ((<usize>j) << 2)), a);
     let s = hsum(a);
-    for (; j < n; j++) s += load1(f16, r, j) * load<f32>(x + (<usize>j << 2));
-    store<f32>(out + (<usize>i << 2), plusBias(s, bias, i));
+    for (; j < n; j++) s += load1(f16, r, j) * load<f32>(x + ((<usize>j) << 2));
+    store<f32>(out + ((<usize>i) << 2), plusBias(s, bias, i));
   }
 }
 
@@ -147,39 +167,57 @@ const F16_MASK: i32 = 0x8fffe000;
  */
 // @ts-ignore: decorator
 @inline function gemv_few(
-  f16: bool, tn: i32, out: usize, x: usize, w: usize, bias: usize, n: i32, d: i32, row0: i32, row1: i32,
+  f16: bool,
+  tn: i32,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  n: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
-  const st: usize = f16 ? <usize>n << 1 : <usize>n << 2; // bytes a row
-  const xs: usize = <usize>n << 2; // bytes a token
-  const od: usize = <usize>d << 2;
+  const st: usize = f16 ? (<usize>n) << 1 : (<usize>n) << 2; // bytes a row
+  const xs: usize = (<usize>n) << 2; // bytes a token
+  const od: usize = (<usize>d) << 2;
   const n8 = n & ~7;
   const n4 = n & ~3;
   let i = row0;
   for (; i + 2 <= row1; i += 2) {
-    const r0 = w + <usize>i * st, r1 = r0 + st;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // row i, tokens 0..3
-    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0); // row i + 1
+    const r0 = w + <usize>i * st,
+      r1 = r0 + st;
+    let a0 = f32x4.splat(0),
+      a1 = f32x4.splat(0),
+      a2 = f32x4.splat(0),
+      a3 = f32x4.splat(0); // row i, tokens 0..3
+    let b0 = f32x4.splat(0),
+      b1 = f32x4.splat(0),
+      b2 = f32x4.splat(0),
+      b3 = f32x4.splat(0); // row i + 1
     let j = 0;
     for (; j < n8; j += 8) {
       let p0: v128, q0: v128, p1: v128, q1: v128; // rows i, i+1: weights j..j+3, j+4..j+7
       if (f16) {
-        let h = v128.load(r0 + (<usize>j << 1));
-        let lo = lo_halves(h), hi = hi_halves(h);
+        let h = v128.load(r0 + ((<usize>j) << 1));
+        let lo = lo_halves(h),
+          hi = hi_halves(h);
         p0 = widen_lo(lo, hi);
         q0 = widen_hi(lo, hi);
-        h = v128.load(r1 + (<usize>j << 1));
+        h = v128.load(r1 + ((<usize>j) << 1));
         lo = lo_halves(h);
         hi = hi_halves(h);
         p1 = widen_lo(lo, hi);
         q1 = widen_hi(lo, hi);
       } else {
-        p0 = v128.load(r0 + (<usize>j << 2));
-        q0 = v128.load(r0 + (<usize>j << 2), 16);
-        p1 = v128.load(r1 + (<usize>j << 2));
-        q1 = v128.load(r1 + (<usize>j << 2), 16);
+        p0 = v128.load(r0 + ((<usize>j) << 2));
+        q0 = v128.load(r0 + ((<usize>j) << 2), 16);
+        p1 = v128.load(r1 + ((<usize>j) << 2));
+        q1 = v128.load(r1 + ((<usize>j) << 2), 16);
       }
-      const xj = x + (<usize>j << 2);
-      let xl = v128.load(xj), xh = v128.load(xj, 16);
+      const xj = x + ((<usize>j) << 2);
+      let xl = v128.load(xj),
+        xh = v128.load(xj, 16);
       a0 = madd(q0, xh, madd(p0, xl, a0));
       b0 = madd(q1, xh, madd(p1, xl, b0));
       xl = v128.load(xj + xs);
@@ -200,8 +238,9 @@ const F16_MASK: i32 = 0x8fffe000;
       }
     }
     if (j < n4) {
-      const p0 = load4(f16, r0, j), p1 = load4(f16, r1, j);
-      const xj = x + (<usize>j << 2);
+      const p0 = load4(f16, r0, j),
+        p1 = load4(f16, r1, j);
+      const xj = x + ((<usize>j) << 2);
       a0 = madd(p0, v128.load(xj), a0);
       b0 = madd(p1, v128.load(xj), b0);
       a1 = madd(p0, v128.load(xj + xs), a1);
@@ -216,11 +255,18 @@ const F16_MASK: i32 = 0x8fffe000;
       }
       j += 4;
     }
-    let sa0 = hsum(a0), sa1 = hsum(a1), sa2 = hsum(a2), sa3 = hsum(a3);
-    let sb0 = hsum(b0), sb1 = hsum(b1), sb2 = hsum(b2), sb3 = hsum(b3);
+    let sa0 = hsum(a0),
+      sa1 = hsum(a1),
+      sa2 = hsum(a2),
+      sa3 = hsum(a3);
+    let sb0 = hsum(b0),
+      sb1 = hsum(b1),
+      sb2 = hsum(b2),
+      sb3 = hsum(b3);
     for (; j < n; j++) {
-      const w0 = load1(f16, r0, j), w1 = load1(f16, r1, j);
-      const xj = x + (<usize>j << 2);
+      const w0 = load1(f16, r0, j),
+        w1 = load1(f16, r1, j);
+      const xj = x + ((<usize>j) << 2);
       sa0 += w0 * load<f32>(xj);
       sb0 += w1 * load<f32>(xj);
       sa1 += w0 * load<f32>(xj + xs);
@@ -234,7 +280,7 @@ const F16_MASK: i32 = 0x8fffe000;
         sb3 += w1 * load<f32>(xj + 3 * xs);
       }
     }
-    const o = out + (<usize>i << 2);
+    const o = out + ((<usize>i) << 2);
     store<f32>(o, plusBias(sa0, bias, i));
     store<f32>(o, plusBias(sb0, bias, i + 1), 4);
     store<f32>(o + od, plusBias(sa1, bias, i));
@@ -249,7 +295,9 @@ const F16_MASK: i32 = 0x8fffe000;
     }
   }
   // an odd last row: each token alone, same order
-  if (i < row1) for (let t = 0; t < tn; t++) gemv(f16, out + <usize>t * od, x + <usize>t * xs, w, bias, n, i, row1);
+  if (i < row1)
+    for (let t = 0; t < tn; t++)
+      gemv(f16, out + <usize>t * od, x + <usize>t * xs, w, bias, n, i, row1);
 }
 
 /**
@@ -259,28 +307,45 @@ const F16_MASK: i32 = 0x8fffe000;
  */
 // @ts-ignore: decorator
 @inline function gemm(
-  out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, i0: i32, i1: i32,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+  i0: i32,
+  i1: i32,
 ): void {
   const n4 = n & ~3;
-  const xs = <usize>n << 2; // bytes a token
+  const xs = (<usize>n) << 2; // bytes a token
   let t = 0;
   for (; t + 4 <= T; t += 4) {
-    const x0 = x + <usize>t * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
+    const x0 = x + <usize>t * xs,
+      x1 = x0 + xs,
+      x2 = x1 + xs,
+      x3 = x2 + xs;
     for (let i = i0; i < i1; i++) {
-      const wr = w + (<usize>(i - i0) * <usize>n << 2);
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      const wr = w + ((<usize>(i - i0) * <usize>n) << 2);
+      let a0 = f32x4.splat(0),
+        a1 = f32x4.splat(0),
+        a2 = f32x4.splat(0),
+        a3 = f32x4.splat(0);
       let j = 0;
       for (; j < n4; j += 4) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         const wv = v128.load(wr + o);
         a0 = madd(wv, v128.load(x0 + o), a0);
         a1 = madd(wv, v128.load(x1 + o), a1);
         a2 = madd(wv, v128.load(x2 + o), a2);
         a3 = madd(wv, v128.load(x3 + o), a3);
       }
-      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      let s0 = hsum(a0),
+        s1 = hsum(a1),
+        s2 = hsum(a2),
+        s3 = hsum(a3);
       for (; j < n; j++) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         const wj = load<f32>(wr + o);
         s0 += wj * load<f32>(x0 + o);
         s1 += wj * load<f32>(x1 + o);
@@ -288,7 +353,7 @@ const F16_MASK: i32 = 0x8fffe000;
         s3 += wj * load<f32>(x3 + o);
       }
       const ot = out + ((<usize>t * <usize>d + <usize>i) << 2);
-      const od = <usize>d << 2;
+      const od = (<usize>d) << 2;
       store<f32>(ot, plusBias(s0, bias, i));
       store<f32>(ot + od, plusBias(s1, bias, i));
       store<f32>(ot + 2 * od, plusBias(s2, bias, i));
@@ -299,43 +364,50 @@ const F16_MASK: i32 = 0x8fffe000;
   // (one chain alone waits on its own latency, a quarter of the speed)
   for (; t < T; t++) {
     const xt = x + <usize>t * xs;
-    const ot = out + (<usize>t * <usize>d << 2);
+    const ot = out + ((<usize>t * <usize>d) << 2);
     let i = i0;
     for (; i + 4 <= i1; i += 4) {
-      const w0 = w + (<usize>(i - i0) * <usize>n << 2);
-      const ws = <usize>n << 2;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      const w0 = w + ((<usize>(i - i0) * <usize>n) << 2);
+      const ws = (<usize>n) << 2;
+      let a0 = f32x4.splat(0),
+        a1 = f32x4.splat(0),
+        a2 = f32x4.splat(0),
+        a3 = f32x4.splat(0);
       let j = 0;
       for (; j < n4; j += 4) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         const xv = v128.load(xt + o);
         a0 = madd(v128.load(w0 + o), xv, a0);
         a1 = madd(v128.load(w0 + ws + o), xv, a1);
         a2 = madd(v128.load(w0 + 2 * ws + o), xv, a2);
         a3 = madd(v128.load(w0 + 3 * ws + o), xv, a3);
       }
-      let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+      let s0 = hsum(a0),
+        s1 = hsum(a1),
+        s2 = hsum(a2),
+        s3 = hsum(a3);
       for (; j < n; j++) {
-        const o = <usize>j << 2;
+        const o = (<usize>j) << 2;
         const xj = load<f32>(xt + o);
         s0 += load<f32>(w0 + o) * xj;
         s1 += load<f32>(w0 + ws + o) * xj;
         s2 += load<f32>(w0 + 2 * ws + o) * xj;
         s3 += load<f32>(w0 + 3 * ws + o) * xj;
       }
-      store<f32>(ot + (<usize>i << 2), plusBias(s0, bias, i));
-      store<f32>(ot + (<usize>(i + 1) << 2), plusBias(s1, bias, i + 1));
-      store<f32>(ot + (<usize>(i + 2) << 2), plusBias(s2, bias, i + 2));
-      store<f32>(ot + (<usize>(i + 3) << 2), plusBias(s3, bias, i + 3));
+      store<f32>(ot + ((<usize>i) << 2), plusBias(s0, bias, i));
+      store<f32>(ot + ((<usize>(i + 1)) << 2), plusBias(s1, bias, i + 1));
+      store<f32>(ot + ((<usize>(i + 2)) << 2), plusBias(s2, bias, i + 2));
+      store<f32>(ot + ((<usize>(i + 3)) << 2), plusBias(s3, bias, i + 3));
     }
     for (; i < i1; i++) {
-      const wr = w + (<usize>(i - i0) * <usize>n << 2);
+      const wr = w + ((<usize>(i - i0) * <usize>n) << 2);
       let a = f32x4.splat(0);
       let j = 0;
-      for (; j < n4; j += 4) a = madd(v128.load(wr + (<usize>j << 2)), v128.load(xt + (<usize>j << 2)), a);
+      for (; j < n4; j += 4)
+        a = madd(v128.load(wr + ((<usize>j) << 2)), v128.load(xt + ((<usize>j) << 2)), a);
       let s = hsum(a);
-      for (; j < n; j++) s += load<f32>(wr + (<usize>j << 2)) * load<f32>(xt + (<usize>j << 2));
-      store<f32>(ot + (<usize>i << 2), plusBias(s, bias, i));
+      for (; j < n; j++) s += load<f32>(wr + ((<usize>j) << 2)) * load<f32>(xt + ((<usize>j) << 2));
+      store<f32>(ot + ((<usize>i) << 2), plusBias(s, bias, i));
     }
   }
 }
@@ -348,12 +420,13 @@ export const WIDE_ROWS: i32 = 8;
 @inline function widen_rows(dst: usize, src: usize, count: i32): void {
   let k = 0;
   for (; k + 8 <= count; k += 8) {
-    const h = v128.load(src + (<usize>k << 1));
-    const lo = lo_halves(h), hi = hi_halves(h);
-    v128.store(dst + (<usize>k << 2), widen_lo(lo, hi));
-    v128.store(dst + (<usize>k << 2), widen_hi(lo, hi), 16);
+    const h = v128.load(src + ((<usize>k) << 1));
+    const lo = lo_halves(h),
+      hi = hi_halves(h);
+    v128.store(dst + ((<usize>k) << 2), widen_lo(lo, hi));
+    v128.store(dst + ((<usize>k) << 2), widen_hi(lo, hi), 16);
   }
-  for (; k < count; k++) store<f32>(dst + (<usize>k << 2), widen1(src + (<usize>k << 1)));
+  for (; k < count; k++) store<f32>(dst + ((<usize>k) << 2), widen1(src + ((<usize>k) << 1)));
 }
 
 /**
@@ -361,7 +434,15 @@ export const WIDE_ROWS: i32 = 8;
  * tokens, so the rows stay in cache while every token passes over them.
  */
 export function matmul_f32(
-  out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
   if (T == 1) gemv(false, out, x, w, bias, n, row0, row1);
   else if (T == 2) gemv_few(false, 2, out, x, w, bias, n, d, row0, row1);
@@ -370,7 +451,7 @@ export function matmul_f32(
   else {
     for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
       const i1 = min(i0 + WIDE_ROWS, row1);
-      gemm(out, x, w + (<usize>i0 * <usize>n << 2), bias, T, n, d, i0, i1);
+      gemm(out, x, w + ((<usize>i0 * <usize>n) << 2), bias, T, n, d, i0, i1);
     }
   }
 }
@@ -385,16 +466,25 @@ export function matmul_f32(
  * so the sums are the same, bit for bit, as widening in registers.
  */
 export function matmul_f16(
-  out: usize, x: usize, w: usize, bias: usize, T: i32, n: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
   scratch: usize,
 ): void {
   if (T == 1) gemv(true, out, x, w, bias, n, row0, row1);
   else if (T == 2) gemv_few(true, 2, out, x, w, bias, n, d, row0, row1);
   else if (T == 3) gemv_few(true, 3, out, x, w, bias, n, d, row0, row1);
   else if (T == 4) gemv_few(true, 4, out, x, w, bias, n, d, row0, row1);
-  else for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
-    const i1 = min(i0 + WIDE_ROWS, row1);
-    widen_rows(scratch, w + (<usize>i0 * <usize>n << 1), (i1 - i0) * n);
-    gemm(out, x, scratch, bias, T, n, d, i0, i1);
-  }
+  else
+    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+      const i1 = min(i0 + WIDE_ROWS, row1);
+      widen_rows(scratch, w + ((<usize>i0 * <usize>n) << 1), (i1 - i0) * n);
+      gemm(out, x, scratch, bias, T, n, d, i0, i1);
+    }
 }

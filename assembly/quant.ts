@@ -44,12 +44,19 @@ const ZERO = i32x4.splat(0);
 /** q8 · x over one record, 4 rows at once (w0..w3 their values, x the token's). */
 // @ts-ignore: decorator
 @inline function q8_ext(w: usize, x: usize): v128 {
-  let lo = ZERO, hi = ZERO;
+  let lo = ZERO,
+    hi = ZERO;
   for (let k: usize = 0; k < 128; k += 16) {
     const wv = v128.load(w + k);
     const xv = v128.load(x + k);
-    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wv), i16x8.extend_low_i8x16_s(xv)));
-    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wv), i16x8.extend_high_i8x16_s(xv)));
+    lo = i32x4.add(
+      lo,
+      i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wv), i16x8.extend_low_i8x16_s(xv)),
+    );
+    hi = i32x4.add(
+      hi,
+      i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wv), i16x8.extend_high_i8x16_s(xv)),
+    );
   }
   return pairs(lo, hi);
 }
@@ -58,17 +65,30 @@ const ZERO = i32x4.splat(0);
 // @ts-ignore: decorator
 @inline function q4_ext(w: usize, x: usize): v128 {
   const m = i8x16.splat(0x0f);
-  let lo = ZERO, hi = ZERO;
+  let lo = ZERO,
+    hi = ZERO;
   for (let j: usize = 0; j < 64; j += 16) {
     const v = v128.load(w + j);
     const a = v128.and(v, m); // weights of vector j
     const b = v128.and(i16x8.shr_u(v, 4), m); // of vector j + 4
     const xa = v128.load(x + j);
     const xb = v128.load(x + j, 64);
-    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(a), i16x8.extend_low_i8x16_s(xa)));
-    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(a), i16x8.extend_high_i8x16_s(xa)));
-    lo = i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(b), i16x8.extend_low_i8x16_s(xb)));
-    hi = i32x4.add(hi, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(b), i16x8.extend_high_i8x16_s(xb)));
+    lo = i32x4.add(
+      lo,
+      i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(a), i16x8.extend_low_i8x16_s(xa)),
+    );
+    hi = i32x4.add(
+      hi,
+      i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(a), i16x8.extend_high_i8x16_s(xa)),
+    );
+    lo = i32x4.add(
+      lo,
+      i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(b), i16x8.extend_low_i8x16_s(xb)),
+    );
+    hi = i32x4.add(
+      hi,
+      i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(b), i16x8.extend_high_i8x16_s(xb)),
+    );
   }
   return pairs(lo, hi);
 }
@@ -112,9 +132,18 @@ const ZERO = i32x4.splat(0);
  * activations, xsc their 4 scales, x8 8 x their 4 sums (q4 only).
  */
 // @ts-ignore: decorator
-@inline function record(q4: bool, dot: bool, rec: usize, x: usize, xsc: v128, x8: v128, acc: v128): v128 {
+@inline function record(
+  q4: bool,
+  dot: bool,
+  rec: usize,
+  x: usize,
+  xsc: v128,
+  x8: v128,
+  acc: v128,
+): v128 {
   let p: v128;
-  if (q4) p = i32x4.sub(dot ? q4_dot(rec + 16, x) : q4_ext(rec + 16, x), x8); // Σ (q + 8)·x - 8·Σ x
+  if (q4)
+    p = i32x4.sub(dot ? q4_dot(rec + 16, x) : q4_ext(rec + 16, x), x8); // Σ (q + 8)·x - 8·Σ x
   else p = dot ? q8_dot(rec + 16, x) : q8_ext(rec + 16, x);
   return finish(p, rec, xsc, acc);
 }
@@ -127,15 +156,30 @@ const ZERO = i32x4.splat(0);
 
 // @ts-ignore: decorator
 @inline function storeRow(out: usize, bias: usize, i: i32, row1: i32, acc: v128): void {
-  if (i < row1) store<f32>(out + (<usize>i << 2), hsum(acc) + (bias ? load<f32>(bias + (<usize>i << 2)) : 0));
+  if (i < row1)
+    store<f32>(
+      out + ((<usize>i) << 2),
+      hsum(acc) + (bias ? load<f32>(bias + ((<usize>i) << 2)) : 0),
+    );
 }
 
 // One body for both formats and both integer paths, inlined with constant flags so the
 // branches fold away.
 // @ts-ignore: decorator
 @inline function matmul_q(
-  q4: bool, dot: bool, out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
-  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+  q4: bool,
+  dot: bool,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
   const REC: usize = q4 ? 16 + 64 : 16 + 128;
   const rowBytes = <usize>nr * REC;
@@ -149,23 +193,30 @@ const ZERO = i32x4.splat(0);
       const w2 = w + <usize>min(i + 2 * s, row1 - 1) * rowBytes;
       const w3 = w + <usize>min(i + 3 * s, row1 - 1) * rowBytes;
       for (let t = 0; t < T; t++) {
-        const xt = xq + (<usize>t * <usize>nr << 7); // 128 int8 a record
-        const st = xs + (<usize>t * <usize>nr << 4);
-        const zt = xsum + (<usize>t * <usize>nr << 4);
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        const xt = xq + ((<usize>t * <usize>nr) << 7); // 128 int8 a record
+        const st = xs + ((<usize>t * <usize>nr) << 4);
+        const zt = xsum + ((<usize>t * <usize>nr) << 4);
+        let a0 = f32x4.splat(0),
+          a1 = f32x4.splat(0),
+          a2 = f32x4.splat(0),
+          a3 = f32x4.splat(0);
         for (let r = 0; r < nr; r++) {
           const o = <usize>r * REC;
-          const x = xt + (<usize>r << 7);
-          const xsc = v128.load(st + (<usize>r << 4));
-          const x8 = q4 ? i32x4.shl(v128.load(zt + (<usize>r << 4)), 3) : ZERO;
+          const x = xt + ((<usize>r) << 7);
+          const xsc = v128.load(st + ((<usize>r) << 4));
+          const x8 = q4 ? i32x4.shl(v128.load(zt + ((<usize>r) << 4)), 3) : ZERO;
           if (dot) {
             // the dot paths spelled out for the 4 rows, so each activation vector is loaded
             // (and, for q8, split into sign and magnitude) once for all 4
-            let s0 = ZERO, s1 = ZERO, s2 = ZERO, s3 = ZERO;
+            let s0 = ZERO,
+              s1 = ZERO,
+              s2 = ZERO,
+              s3 = ZERO;
             if (q4) {
               const m = i8x16.splat(0x0f);
               for (let j: usize = 0; j < 64; j += 16) {
-                const xa = v128.load(x + j), xb = v128.load(x + j, 64);
+                const xa = v128.load(x + j),
+                  xb = v128.load(x + j, 64);
                 let v = v128.load(w0 + o + 16 + j);
                 s0 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s0));
                 v = v128.load(w1 + o + 16 + j);
@@ -175,7 +226,10 @@ const ZERO = i32x4.splat(0);
                 v = v128.load(w3 + o + 16 + j);
                 s3 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s3));
               }
-              s0 = i32x4.sub(s0, x8); s1 = i32x4.sub(s1, x8); s2 = i32x4.sub(s2, x8); s3 = i32x4.sub(s3, x8);
+              s0 = i32x4.sub(s0, x8);
+              s1 = i32x4.sub(s1, x8);
+              s2 = i32x4.sub(s2, x8);
+              s3 = i32x4.sub(s3, x8);
             } else {
               for (let k: usize = 0; k < 128; k += 16) {
                 const xv = v128.load(x + k);
@@ -198,7 +252,7 @@ const ZERO = i32x4.splat(0);
             a3 = record(q4, dot, w3 + o, x, xsc, x8, a3);
           }
         }
-        const ot = out + (<usize>t * <usize>d << 2);
+        const ot = out + ((<usize>t * <usize>d) << 2);
         storeRow(ot, bias, i, row1, a0);
         storeRow(ot, bias, i + s, row1, a1);
         storeRow(ot, bias, i + 2 * s, row1, a2);
@@ -209,34 +263,72 @@ const ZERO = i32x4.splat(0);
 }
 
 export function matmul_q8(
-  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
-  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
   matmul_q(false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 export function matmul_q4(
-  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
-  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
   matmul_q(true, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 /** matmul_q8 with the relaxed dot product (the relaxed build, after dot_probe passed). */
 export function matmul_q8_dot(
-  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
-  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
-  if (ASC_FEATURE_RELAXED_SIMD) matmul_q(false, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  if (ASC_FEATURE_RELAXED_SIMD)
+    matmul_q(false, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
   else unreachable();
 }
 
 /** matmul_q4 with the relaxed dot product. */
 export function matmul_q4_dot(
-  out: usize, xq: usize, xs: usize, xsum: usize, w: usize, bias: usize,
-  T: i32, nr: i32, d: i32, row0: i32, row1: i32,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
 ): void {
-  if (ASC_FEATURE_RELAXED_SIMD) matmul_q(true, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  if (ASC_FEATURE_RELAXED_SIMD)
+    matmul_q(true, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
   else unreachable();
 }
 
@@ -261,48 +353,65 @@ export function dot_probe(a: usize, b: usize, c: usize, out: usize): i32 {
  * q = x · (1 / scale) in f64, rounded half up like Math.round, 2 values a step (f64x2).
  */
 export function quantize_act(
-  x: usize, n: i32, nbp: i32, xq: usize, xs: usize, xsum: usize, t0: i32, t1: i32,
+  x: usize,
+  n: i32,
+  nbp: i32,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  t0: i32,
+  t1: i32,
 ): void {
   for (let t = t0; t < t1; t++) {
-    const xt = x + (<usize>t * <usize>n << 2);
+    const xt = x + ((<usize>t * <usize>n) << 2);
     for (let b = 0; b < nbp; b++) {
       const start = b << 5;
       const len = max(0, min(32, n - start));
-      const xb = xt + (<usize>start << 2);
+      const xb = xt + ((<usize>start) << 2);
       // max |x| over the block: 4 lanes at a time, then the rest
       let m = f32x4.splat(0);
       let k = 0;
-      for (; k + 4 <= len; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + (<usize>k << 2))));
-      let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-      for (; k < len; k++) amax = max(amax, abs(load<f32>(xb + (<usize>k << 2))));
+      for (; k + 4 <= len; k += 4) m = f32x4.max(m, f32x4.abs(v128.load(xb + ((<usize>k) << 2))));
+      let amax = max(
+        max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)),
+        max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)),
+      );
+      for (; k < len; k++) amax = max(amax, abs(load<f32>(xb + ((<usize>k) << 2))));
       const scale: f64 = <f64>amax / 127;
       const inv: f64 = scale != 0 ? 1 / scale : 0;
       const i = <usize>t * <usize>nbp + <usize>b;
       store<f32>(xs + (i << 2), <f32>scale);
       // this block's values go to bytes 4·(b % 4) + 16v + m of its record (v = k >> 2, m = k & 3)
-      const rec = xq + ((<usize>t * <usize>nbp + <usize>(b & ~3)) << 5) + (<usize>(b & 3) << 2);
+      const rec = xq + ((<usize>t * <usize>nbp + <usize>(b & ~3)) << 5) + ((<usize>(b & 3)) << 2);
       let total = 0;
       if (len == 32) {
         const invv = f64x2.splat(inv);
         let sum = i32x4.splat(0);
         for (k = 0; k < 32; k += 4) {
-          const q = round4(v128.load(xb + (<usize>k << 2)), invv); // 4 values as i32x4
+          const q = round4(v128.load(xb + ((<usize>k) << 2)), invv); // 4 values as i32x4
           sum = i32x4.add(sum, q);
           // narrow to 4 bytes (|q| <= 127: no saturation)
           const q16 = i16x8.narrow_i32x4_s(q, q);
-          store<i32>(rec + (<usize>k << 2), i32x4.extract_lane(i8x16.narrow_i16x8_s(q16, q16), 0));
+          store<i32>(
+            rec + ((<usize>k) << 2),
+            i32x4.extract_lane(i8x16.narrow_i16x8_s(q16, q16), 0),
+          );
         }
-        total = i32x4.extract_lane(sum, 0) + i32x4.extract_lane(sum, 1) + i32x4.extract_lane(sum, 2) + i32x4.extract_lane(sum, 3);
+        total =
+          i32x4.extract_lane(sum, 0) +
+          i32x4.extract_lane(sum, 1) +
+          i32x4.extract_lane(sum, 2) +
+          i32x4.extract_lane(sum, 3);
       } else {
         // a short last block: the same arithmetic, one value at a time
         for (k = 0; k < 32; k++) {
           let q = 0;
           if (k < len) {
-            const v = <f64>load<f32>(xb + (<usize>k << 2)) * inv;
+            const v = <f64>load<f32>(xb + ((<usize>k) << 2)) * inv;
             const r = Math.floor(v);
             q = <i32>(v - r >= 0.5 ? r + 1 : r); // Math.round: ties up
           }
-          store<i8>(rec + (<usize>(k >> 2) << 4) + <usize>(k & 3), <i8>q);
+          store<i8>(rec + ((<usize>(k >> 2)) << 4) + <usize>(k & 3), <i8>q);
           total += q;
         }
       }

@@ -12,7 +12,9 @@
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {
   return (
-    f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
   );
 }
 
@@ -27,11 +29,11 @@
 @inline export function exp4(x: v128): v128 {
   const MAGIC = f32x4.splat(12582912.0); // 1.5 · 2^23
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.37626)); // p: one instruction each
-  const m = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), MAGIC);
+  const m = f32x4.add(f32x4.mul(x, f32x4.splat(1.4426950408889634)), MAGIC);
   const n = f32x4.sub(m, MAGIC); // round(x · log2 e) as a float
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444e-4)));
+  let p = f32x4.splat(1.98756915e-4);
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));

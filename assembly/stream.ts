@@ -3,7 +3,10 @@
 // accumulators: on the machines measured, one stream reached 10-15% less than 4 (the hardware
 // prefetcher follows each stream; more streams keep more memory requests in flight).
 export function stream_sum(ptr: usize, bytes: usize): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    a3 = f32x4.splat(0);
   const q = (bytes >> 2) & ~63; // bytes a stream, whole cache lines
   for (let o: usize = 0; o < q; o += 64) {
     const p = ptr + o;
@@ -15,5 +18,10 @@ export function stream_sum(ptr: usize, bytes: usize): f32 {
     }
   }
   const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+  return (
+    f32x4.extract_lane(s, 0) +
+    f32x4.extract_lane(s, 1) +
+    f32x4.extract_lane(s, 2) +
+    f32x4.extract_lane(s, 3)
+  );
 }
