@@ -36,6 +36,13 @@ export interface ComputeRoof {
   prefill_macs_per_s: number;
 }
 
+/** Where one decoded token's time goes, per kernel call kind (ms a token). */
+export interface Profile {
+  ms_per_token: Record<string, number>;
+  tokens: number;
+  context: number;
+}
+
 export interface ConfigResult {
   dtype: WeightDType;
   threads: number;
@@ -47,6 +54,7 @@ export interface ConfigResult {
   measurements: Measurement[];
   peak_rss_bytes: number;
   load_seconds: number;
+  profile?: Profile;
 }
 
 const median = (xs: number[]) => {
@@ -145,6 +153,53 @@ function roofWeight(k: WasmKernels, dtype: WeightDType, d: number, n: number): W
   return { dtype, data };
 }
 
+/**
+ * Time each kernel call of `tokens` decode steps after a 128-token prompt: matmuls by shape,
+ * attention, the elementwise kernels; the rest (embedding, residual adds, sampling-free
+ * bookkeeping in TypeScript) is what the step took beyond them.
+ */
+function profile(model: PhiForCausalLM, tokens = 16): Profile {
+  const k = model.kernels as unknown as Record<string, (...a: unknown[]) => void>;
+  const times: Record<string, number> = {};
+  const original: [string, (...a: unknown[]) => void][] = [];
+  const D = model.config.hiddenSize;
+  const names: Record<string, string> = {
+    [`${D}x${D}`]: 'q, k, v, dense',
+    [`${model.config.intermediateSize}x${D}`]: 'fc1',
+    [`${D}x${model.config.intermediateSize}`]: 'fc2',
+    [`${model.config.vocabSize}x${D}`]: 'lm_head',
+  };
+  const wrap = (name: string, key: (a: unknown[]) => string) => {
+    const f = k[name].bind(model.kernels);
+    original.push([name, k[name]]);
+    k[name] = (...a: unknown[]) => {
+      const t = performance.now();
+      f(...a);
+      const id = key(a);
+      times[id] = (times[id] ?? 0) + performance.now() - t;
+    };
+  };
+  wrap('matmul', (a) => names[`${a[6]}x${a[5]}`] ?? `matmul ${a[6]}x${a[5]}`);
+  wrap('attention', () => 'attention');
+  wrap('gelu_new', () => 'gelu_new');
+  wrap('layernorm', () => 'layernorm');
+  wrap('rotary', () => 'rotary');
+  const cache = model.newCache();
+  model.forward(promptIds(128), 0, cache);
+  for (const key of Object.keys(times)) delete times[key];
+  const t0 = performance.now();
+  for (let i = 0; i < tokens; i++) model.forward([i + 1], 128 + i, cache);
+  const total = performance.now() - t0;
+  for (const [name, f] of original) k[name] = f;
+  const kernels = Object.values(times).reduce((a, b) => a + b, 0);
+  times['the rest (TypeScript)'] = total - kernels;
+  return {
+    ms_per_token: Object.fromEntries(Object.entries(times).map(([n, ms]) => [n, ms / tokens])),
+    tokens,
+    context: 128,
+  };
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -154,6 +209,7 @@ async function main() {
       decode: { type: 'string', default: '128' },
       runs: { type: 'string', default: '3' },
       model: { type: 'string' },
+      profile: { type: 'boolean' },
     },
   });
   const dtype = values.dtype as WeightDType;
@@ -161,7 +217,7 @@ async function main() {
   const prefills = values.prefill!.split(',').map(Number);
   const decodes = values.decode!.split(',').map(Number); // one per prefill, or one for all
   const runs = values.runs!.split(',').map(Number);
-  const maxPositions = Math.max(...prefills.map((p, i) => p + (decodes[i] ?? decodes[0]))) + 1;
+  const maxPositions = Math.max(160, ...prefills.map((p, i) => p + (decodes[i] ?? decodes[0]))) + 1;
 
   const compute = await computeRoof(dtype, threads);
   const t0 = performance.now();
@@ -201,6 +257,7 @@ async function main() {
     measurements,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     load_seconds: loadSeconds,
+    profile: values.profile ? profile(model) : undefined,
   };
   model.kernels.close?.();
   process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,14 +1,16 @@
-// `npm run bench`: how fast phi-1.5 runs here, how close that is to this machine's memory
-// bandwidth, and how it compares with the recorded CUDA baseline.
+// `npm run bench`: how fast phi-1.5 runs here, which limit binds it (memory or the kernels'
+// arithmetic), and how it compares with the recorded CUDA baseline.
 //
-//   npm run bench                  default matrix (f16 on 1 and all threads, q8 and q4 on all), ~6 minutes
+//   npm run bench                  default matrix (f16 on 1 and all threads, q8 and q4 on all), ~5 minutes
 //   npm run bench -- --full        every thread count, prompts of 128 and 512, more runs
 //   npm run bench -- --json        one JSON object on stdout (the table goes to stderr)
 //   npm run bench -- --threads 2   only these thread counts
+//   npm run bench -- --serve       also the HTTP server with 1, 2 and 4 concurrent streams
 //
-// Weights: weights/phi-1_5 when present, else synthetic weights of the exact phi-1.5 shapes
-// (speed does not depend on values); every output says which. Each (dtype, threads)
-// configuration runs in a child process, so its peak resident memory is its own.
+// Weights: microsoft/phi-1_5 when it is in the Hugging Face cache (or weights/phi-1_5), else
+// synthetic weights of the exact phi-1.5 shapes (speed does not depend on values); every
+// output says which. Each configuration runs in a child process, so its peak resident memory
+// is its own.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -16,18 +18,19 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
+import { WASM32_BYTES } from '../src/memory.js';
 import { PHI_1_5 } from '../src/model/config.js';
+import { cachedSnapshot, DEFAULT_MODEL, parseModelRef } from '../src/node/hub.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { chart } from './chart.js';
-import type { ConfigResult } from './measure.js';
+import type { ConfigResult, Profile } from './measure.js';
+import type { ServeRow } from './serve.js';
 import { weightBytesPerToken } from './synthetic.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = path.resolve(HERE, '..', '..');
-const MODEL = path.join(ROOT, 'weights', 'phi-1_5');
 const BASELINE = path.join(ROOT, 'bench', 'fixtures', 'cuda-baseline.json');
 const RESULTS = path.join(ROOT, 'bench', 'results');
-const WASM32_BYTES = 4 * 2 ** 30;
 
 export interface BenchRow {
   dtype: string;
@@ -77,6 +80,14 @@ function log(s: string) {
   process.stderr.write(s + '\n');
 }
 
+/** The real weights if this machine has them: the Hugging Face cache, or weights/phi-1_5. */
+function realModel(): string | null {
+  const cached = cachedSnapshot(parseModelRef(DEFAULT_MODEL)!);
+  if (cached) return cached;
+  const dir = path.join(ROOT, 'weights', 'phi-1_5');
+  return existsSync(path.join(dir, 'config.json')) ? dir : null;
+}
+
 /**
  * Memory-read bandwidth from WebAssembly with t threads, GB/s: the median of 7 passes over
  * 1 GiB, 32 times this machine's last-level cache, so the figure is memory's, not a cache's.
@@ -94,132 +105,62 @@ async function bandwidth(threads: number): Promise<number> {
   return bw;
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      json: { type: 'boolean' },
-      full: { type: 'boolean' },
-      threads: { type: 'string' },
-    },
+/** Run one child process (measure.js or serve.js) and parse its last line of JSON. */
+function child<T>(script: string, args: string[]): T {
+  const out = execFileSync(process.execPath, [path.join(HERE, script), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const cores = availableParallelism();
-  const threadList = values.threads
-    ? values.threads.split(',').map(Number)
-    : values.full
-      ? Array.from({ length: cores }, (_, i) => i + 1)
-      : [...new Set([1, cores])];
-  const real = existsSync(path.join(MODEL, 'config.json'));
-  const weights = real ? MODEL : 'synthetic';
-  log(
-    `phi-wasm bench: phi-1.5 (${real ? `weights from ${MODEL}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
-  );
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
 
-  // dtypes that fit in wasm32 memory (f32 phi-1.5 is 5.7 GB: it does not)
-  const dtypes = (['f16', 'f32', 'q8', 'q4'] as const).filter((d) => {
-    const embedding = PHI_1_5.vocabSize * PHI_1_5.hiddenSize * (d === 'f32' ? 4 : 2);
-    const bytes = weightBytesPerToken(PHI_1_5, d) + embedding;
-    if (bytes >= WASM32_BYTES) {
-      log(
-        `${d}: skipped, ${(bytes / 1e9).toFixed(2)} GB of weights do not fit in 4 GiB of wasm32 memory`,
-      );
-    }
-    return bytes < WASM32_BYTES;
+/** The rows of one measured configuration, with its roofs. */
+function rowsOf(r: ConfigResult, bw: number): BenchRow[] {
+  return r.measurements.map((m) => {
+    const gbs = (r.weight_bytes_per_token * m.decode_tokens_per_s) / 1e9;
+    const memoryRoof = (bw * 1e9) / r.weight_bytes_per_token;
+    const computeRoof = r.compute_roof.decode_weights_per_s / r.weights_per_token;
+    const prefillRoof = r.compute_roof.prefill_macs_per_s / r.weights_per_token;
+    return {
+      dtype: r.dtype,
+      threads: r.threads,
+      prefill_tokens: m.prefill_tokens,
+      prefill_tokens_per_s: m.prefill_tokens_per_s,
+      decode_tokens: m.decode_tokens,
+      decode_tokens_per_s: m.decode_tokens_per_s,
+      roofline_fraction: gbs / bw,
+      peak_rss_bytes: r.peak_rss_bytes,
+      backend: r.backend,
+      decode_context_tokens: m.decode_context_tokens,
+      decode_gb_per_s: gbs,
+      prefill_runs: m.prefill_seconds.length,
+      decode_runs: m.decode_seconds.length,
+      prefill_tokens_per_s_best: m.prefill_tokens_per_s_best,
+      decode_tokens_per_s_best: m.decode_tokens_per_s_best,
+      memory_roof_tokens_per_s: memoryRoof,
+      compute_roof_tokens_per_s: computeRoof,
+      decode_bound: memoryRoof <= computeRoof ? 'memory' : 'compute',
+      decode_fraction_of_roof: m.decode_tokens_per_s / Math.min(memoryRoof, computeRoof),
+      prefill_roof_tokens_per_s: prefillRoof,
+      prefill_fraction_of_roof: m.prefill_tokens_per_s / prefillRoof,
+    };
   });
+}
 
-  const bw: Record<number, number> = {};
-  for (const t of threadList) {
-    bw[t] = await bandwidth(t);
-    log(
-      `memory-read bandwidth from wasm, ${t} thread${t > 1 ? 's' : ''}: ${bw[t].toFixed(1)} GB/s`,
-    );
-  }
-
-  const rows: BenchRow[] = [];
-  for (const dtype of dtypes) {
-    // default: f16 on 1 and all threads; the quantized types on all threads only
-    const threadsFor = values.full || dtype === 'f16' ? threadList : [Math.max(...threadList)];
-    for (const threads of threadsFor) {
-      const top = threads === Math.max(...threadList) && dtype === 'f16';
-      // default: 128-token prompt + 128 decoded everywhere, the 512 prompt at the top thread count
-      const prefill = values.full || top ? [128, 512] : [128];
-      const decode = values.full ? [128, 128] : [64, 32];
-      const runs = values.full ? [5, 3] : [3, 1];
-      const args = [
-        path.join(HERE, 'measure.js'),
-        '--dtype',
-        dtype,
-        '--threads',
-        String(threads),
-        '--prefill',
-        prefill.join(','),
-        '--decode',
-        decode.slice(0, prefill.length).join(','),
-        '--runs',
-        runs.slice(0, prefill.length).join(','),
-        ...(real ? ['--model', MODEL] : []),
-      ];
-      log(`running ${dtype}, ${threads} thread${threads > 1 ? 's' : ''} ...`);
-      const out = execFileSync(process.execPath, args, {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const r = JSON.parse(out.trim().split('\n').pop()!) as ConfigResult;
-      for (const m of r.measurements) {
-        const gbs = (r.weight_bytes_per_token * m.decode_tokens_per_s) / 1e9;
-        const memoryRoof = (bw[threads] * 1e9) / r.weight_bytes_per_token;
-        const computeRoof = r.compute_roof.decode_weights_per_s / r.weights_per_token;
-        const prefillRoof = r.compute_roof.prefill_macs_per_s / r.weights_per_token;
-        rows.push({
-          dtype,
-          threads,
-          prefill_tokens: m.prefill_tokens,
-          prefill_tokens_per_s: m.prefill_tokens_per_s,
-          decode_tokens: m.decode_tokens,
-          decode_tokens_per_s: m.decode_tokens_per_s,
-          roofline_fraction: gbs / bw[threads],
-          peak_rss_bytes: r.peak_rss_bytes,
-          backend: r.backend,
-          decode_context_tokens: m.decode_context_tokens,
-          decode_gb_per_s: gbs,
-          prefill_runs: m.prefill_seconds.length,
-          decode_runs: m.decode_seconds.length,
-          prefill_tokens_per_s_best: m.prefill_tokens_per_s_best,
-          decode_tokens_per_s_best: m.decode_tokens_per_s_best,
-          memory_roof_tokens_per_s: memoryRoof,
-          compute_roof_tokens_per_s: computeRoof,
-          decode_bound: memoryRoof <= computeRoof ? 'memory' : 'compute',
-          decode_fraction_of_roof: m.decode_tokens_per_s / Math.min(memoryRoof, computeRoof),
-          prefill_roof_tokens_per_s: prefillRoof,
-          prefill_fraction_of_roof: m.prefill_tokens_per_s / prefillRoof,
-        });
-      }
-    }
-  }
-
-  const cuda: CudaBaseline | null = existsSync(BASELINE)
-    ? JSON.parse(readFileSync(BASELINE, 'utf8'))
-    : null;
-  const report = {
-    weights,
-    bandwidth_gb_per_s: Math.max(...Object.values(bw)),
-    bandwidth_gb_per_s_by_threads: bw,
-    weight_bytes_per_token: Object.fromEntries(
-      dtypes.map((d) => [d, weightBytesPerToken(PHI_1_5, d)]),
-    ),
-    results: rows,
-    cuda_baseline: cuda,
-    node: process.version,
-    cores,
-    date: new Date().toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
-  };
-
-  // the table
-  const label = real ? 'weights/phi-1_5' : 'synthetic weights';
+/** The table people read (the report is for machines). */
+function table(
+  rows: BenchRow[],
+  serve: ServeRow[],
+  bw: Record<number, number>,
+  label: string,
+  cuda: CudaBaseline | null,
+): string {
+  const threads = Object.keys(bw).map(Number);
+  const f = (v: number, w: number, d = 1) => v.toFixed(d).padStart(w);
   const lines = [
     '',
     `phi-1.5 on ${label}, batch 1, node ${process.version}. Read bandwidth from wasm: ` +
-      threadList.map((t) => `${bw[t].toFixed(1)} GB/s (${t} thread${t > 1 ? 's' : ''})`).join(', '),
+      threads.map((t) => `${bw[t].toFixed(1)} GB/s (${t} thread${t > 1 ? 's' : ''})`).join(', '),
     cuda
       ? `CUDA baseline: ${cuda.gpu}, ${cuda.dtype}, prefill ${cuda.prefill_tokens_per_s.toFixed(0)} tok/s, decode ${cuda.decode_tokens_per_s.toFixed(1)} tok/s (${path.relative(ROOT, BASELINE)})`
       : `CUDA baseline: missing (${path.relative(ROOT, BASELINE)} not found; run bench/cuda/record_baseline.py on a GPU)`,
@@ -228,7 +169,6 @@ async function main() {
     '',
     'dtype thr  prefill (n)          roof  % | decode (after n)     memory compute bound    %   GB/s  x CUDA  RSS GiB',
   ];
-  const f = (v: number, w: number, d = 1) => v.toFixed(d).padStart(w);
   for (const r of rows) {
     const vsCuda = cuda
       ? (r.decode_tokens_per_s_best / cuda.decode_tokens_per_s).toFixed(3)
@@ -256,13 +196,135 @@ async function main() {
         `best prefill (${cuda.prefill_tokens}) ${bestPre.prefill_tokens_per_s_best.toFixed(1)} tok/s (${bestPre.dtype}) = ${(bestPre.prefill_tokens_per_s_best / cuda.prefill_tokens_per_s).toFixed(4)}x`,
     );
   }
-  (values.json ? log : (s: string) => process.stdout.write(s + '\n'))(lines.join('\n'));
+  if (serve.length) {
+    lines.push(
+      '',
+      'server (phi serve, --parallel 4): concurrent streams, aggregate decode tok/s, time to first token',
+    );
+    lines.push('dtype clients  tok/s   x one   ttft ms (median, max)  each = solo');
+    for (const r of serve)
+      lines.push(
+        `${r.dtype.padEnd(5)} ${String(r.clients).padStart(7)}  ${f(r.aggregate_decode_tokens_per_s, 5)}  ${f(r.speedup, 5, 2)}   ${f(r.time_to_first_token_ms_median, 6, 0)} ${f(r.time_to_first_token_ms_max, 6, 0)}         ${r.streams_equal_solo}`,
+      );
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean' },
+      full: { type: 'boolean' },
+      threads: { type: 'string' },
+      serve: { type: 'boolean' },
+    },
+  });
+  const cores = availableParallelism();
+  const threadList = values.threads
+    ? values.threads.split(',').map(Number)
+    : values.full
+      ? Array.from({ length: cores }, (_, i) => i + 1)
+      : [...new Set([1, cores])];
+  const top = Math.max(...threadList);
+  const model = realModel();
+  log(
+    `phi-wasm bench: phi-1.5 (${model ? `weights from ${model}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
+  );
+
+  // dtypes that fit in wasm32 memory (f32 phi-1.5 is 5.7 GB: it does not)
+  const dtypes = (['f16', 'f32', 'q8', 'q4'] as const).filter((d) => {
+    const embedding = PHI_1_5.vocabSize * PHI_1_5.hiddenSize * (d === 'f32' ? 4 : 2);
+    const bytes = weightBytesPerToken(PHI_1_5, d) + embedding;
+    if (bytes >= WASM32_BYTES)
+      log(
+        `${d}: skipped, ${(bytes / 1e9).toFixed(2)} GB of weights do not fit in 4 GiB of wasm32 memory`,
+      );
+    return bytes < WASM32_BYTES;
+  });
+
+  const bw: Record<number, number> = {};
+  for (const t of threadList) {
+    bw[t] = await bandwidth(t);
+    log(
+      `memory-read bandwidth from wasm, ${t} thread${t > 1 ? 's' : ''}: ${bw[t].toFixed(1)} GB/s`,
+    );
+  }
+
+  const rows: BenchRow[] = [];
+  let profile:
+    (Profile & { dtype: string; backend: string; node: string; command: string }) | null = null;
+  for (const dtype of dtypes) {
+    // default: f16 on 1 and all threads; the quantized types on all threads only
+    const threadsFor = values.full || dtype === 'f16' ? threadList : [top];
+    for (const threads of threadsFor) {
+      const withLong = threads === top && dtype === 'f16';
+      // default: a 128-token prompt + 64 decoded, and the 512 prompt for f16 at the top thread count
+      const prefill = values.full || withLong ? [128, 512] : [128];
+      const decode = values.full ? [128, 128] : [64, 32];
+      const runs = values.full ? [5, 3] : [3, 1];
+      log(`running ${dtype}, ${threads} thread${threads > 1 ? 's' : ''} ...`);
+      const r = child<ConfigResult>('measure.js', [
+        '--dtype',
+        dtype,
+        '--threads',
+        String(threads),
+        '--prefill',
+        prefill.join(','),
+        '--decode',
+        decode.slice(0, prefill.length).join(','),
+        '--runs',
+        runs.slice(0, prefill.length).join(','),
+        ...(model ? ['--model', model] : []),
+        ...(withLong ? ['--profile'] : []),
+      ]);
+      rows.push(...rowsOf(r, bw[threads]));
+      if (r.profile)
+        profile = {
+          ...r.profile,
+          dtype,
+          backend: r.backend,
+          node: process.version,
+          command: 'npm run bench',
+        };
+    }
+  }
+
+  const serve: ServeRow[] = [];
+  if (values.serve) {
+    for (const dtype of ['f16', 'q8', 'q4']) {
+      log(`running phi serve, ${dtype}, 1, 2 and 4 concurrent streams ...`);
+      serve.push(...child<ServeRow[]>('serve.js', ['--dtype', dtype, '--threads', String(top)]));
+    }
+  }
+
+  const cuda: CudaBaseline | null = existsSync(BASELINE)
+    ? JSON.parse(readFileSync(BASELINE, 'utf8'))
+    : null;
+  const report = {
+    weights: model ?? 'synthetic',
+    bandwidth_gb_per_s: Math.max(...Object.values(bw)),
+    bandwidth_gb_per_s_by_threads: bw,
+    weight_bytes_per_token: Object.fromEntries(
+      dtypes.map((d) => [d, weightBytesPerToken(PHI_1_5, d)]),
+    ),
+    results: rows,
+    serve,
+    profile,
+    cuda_baseline: cuda,
+    node: process.version,
+    cores,
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  };
+  const text = table(rows, serve, bw, model ? model : 'synthetic weights', cuda);
+  (values.json ? log : (s: string) => process.stdout.write(s + '\n'))(text);
 
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(path.join(RESULTS, 'bench.svg'), chart(report));
   log(
-    `\nwrote ${path.relative(ROOT, path.join(RESULTS, 'latest.json'))} and ${path.relative(ROOT, path.join(RESULTS, 'bench.svg'))}`,
+    `\nwrote ${path.relative(ROOT, path.join(RESULTS, 'latest.json'))} and ${path.relative(ROOT, path.join(RESULTS, 'bench.svg'))}` +
+      ' (copy them to bench/results/reference-DATE.* to keep them)',
   );
   if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
 }
