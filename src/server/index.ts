@@ -62,6 +62,38 @@ const SSE_HEADERS = {
   Connection: 'keep-alive',
 };
 
+/** What the route handlers share: the options, the model, and the request helpers. */
+interface Helpers {
+  o: Required<
+    Pick<
+      ServerOptions,
+      'modelName' | 'queue' | 'bodyLimit' | 'userName' | 'assistantName' | 'maxTokens' | 'pingMs'
+    >
+  > &
+    ServerOptions;
+  loading: Promise<unknown>;
+  loaded: () => Phi;
+  authorize: (c: Context) => void;
+  body: (c: Context) => Promise<Record<string, unknown>>;
+  checkModel: (b: Record<string, unknown>) => void;
+  promptIds: (p: Phi, prompt: string | { ids: number[] }, param: string) => number[];
+  start: (
+    p: Phi,
+    ids: number[],
+    opts: Parameters<Phi['generate']>[1],
+    signal: AbortSignal,
+  ) => { run: Generation; abort: AbortController };
+  newId: (prefix: string) => string;
+  tokenText: (p: Phi, id: number) => string;
+  tokenBytes: (p: Phi, id: number) => number[];
+  sse: (
+    c: Context,
+    abort: AbortController,
+    produce: (send: (data: unknown) => void) => Promise<void>,
+    done: () => string,
+  ) => Response;
+}
+
 /**
  * The fetch handler. `phi` may still be loading (a promise): /health then answers 503 and
  * every model call waits for it.
@@ -332,204 +364,22 @@ export function createServer(
     return c.json(modelObject());
   });
 
-  app.post('/v1/completions', async (c) => {
-    authorize(c);
-    const b = await body(c);
-    checkModel(b);
-    const req = samplingRequest(b, false, o.maxTokens, Infinity);
-    const prompt = completionPrompt(b);
-    const echo = (() => {
-      if (b.echo === undefined || b.echo === null) return false;
-      if (typeof b.echo !== 'boolean') throw badField('echo', 'must be true or false');
-      return b.echo;
-    })();
-    await loading;
-    const p = loaded();
-    const ids = promptIds(p, prompt, 'prompt');
-    const { run, abort } = start(p, ids, req.options, c.req.raw.signal);
-    const id = newId('cmpl');
-    const head = {
-      id,
-      object: 'text_completion',
-      created: Math.floor(Date.now() / 1000),
-      model: o.modelName,
-    };
-    const echoed = echo ? (typeof prompt === 'string' ? prompt : p.decode(ids)) : '';
-
-    // the legacy completions logprobs: parallel lists over the returned tokens
-    const lp = () => ({
-      tokens: [] as string[],
-      token_logprobs: [] as number[],
-      top_logprobs: [] as Record<string, number>[],
-      text_offset: [] as number[],
-    });
-    const addLogprobs = (acc: ReturnType<typeof lp>, piece: TokenPiece, offset: number) => {
-      acc.tokens.push(tokenText(p, piece.id));
-      acc.token_logprobs.push(piece.logprob ?? 0);
-      acc.top_logprobs.push(
-        Object.fromEntries(
-          (piece.top ?? [])
-            .slice(0, req.logprobs ?? 0)
-            .map((t: TokenLogprob) => [tokenText(p, t.id), t.logprob]),
-        ),
-      );
-      acc.text_offset.push(offset);
-    };
-
-    if (!req.stream) {
-      const pieces: TokenPiece[] = [];
-      for await (const piece of run) pieces.push(piece);
-      const r = await run.result();
-      let logprobs = null;
-      if (req.logprobs !== null) {
-        const acc = lp();
-        let offset = echoed.length;
-        for (const piece of pieces) {
-          addLogprobs(acc, piece, offset);
-          offset += piece.text.length;
-        }
-        logprobs = acc;
-      }
-      o.log?.(`POST /v1/completions 200 ${r.promptTokens}+${r.ids.length} tokens`);
-      return c.json({
-        ...head,
-        choices: [{ index: 0, text: echoed + r.text, logprobs, finish_reason: finishReason(r) }],
-        usage: usage(r),
-      });
-    }
-    let result: GenerationResult | null = null;
-    return sse(
-      c,
-      abort,
-      async (send) => {
-        let offset = echoed.length;
-        if (echoed)
-          send({
-            ...head,
-            choices: [{ index: 0, text: echoed, logprobs: null, finish_reason: null }],
-          });
-        for await (const piece of run) {
-          if (piece.text === '' && req.logprobs === null) continue;
-          let logprobs = null;
-          if (req.logprobs !== null) {
-            logprobs = lp();
-            addLogprobs(logprobs, piece, offset);
-          }
-          offset += piece.text.length;
-          send({
-            ...head,
-            choices: [{ index: 0, text: piece.text, logprobs, finish_reason: null }],
-          });
-        }
-        result = await run.result();
-        send({
-          ...head,
-          choices: [{ index: 0, text: '', logprobs: null, finish_reason: finishReason(result) }],
-        });
-        if (req.includeUsage) send({ ...head, choices: [], usage: usage(result) });
-      },
-      () => (result ? `${result.promptTokens}+${result.ids.length} tokens` : 'aborted'),
-    );
-  });
-
-  app.post('/v1/chat/completions', async (c) => {
-    authorize(c);
-    const b = await body(c);
-    checkModel(b);
-    const req = samplingRequest(b, true, o.maxTokens, Infinity);
-    const messages = chatMessages(b);
-    await loading;
-    const p = loaded();
-    const ids = promptIds(p, chatPrompt(messages, o.userName, o.assistantName), 'messages');
-    // the next turn of either speaker ends the reply
-    const turns = [`\n${o.userName}:`, `\n${o.assistantName}:`];
-    const options = { ...req.options, stop: [...turns, ...(req.options.stop ?? [])] };
-    const { run, abort } = start(p, ids, options, c.req.raw.signal);
-    const id = newId('chatcmpl');
-    const head = {
-      id,
-      object: 'chat.completion.chunk',
-      created: Math.floor(Date.now() / 1000),
-      model: o.modelName,
-    };
-
-    const entry = (piece: TokenPiece) => ({
-      token: tokenText(p, piece.id),
-      logprob: piece.logprob ?? 0,
-      bytes: tokenBytes(p, piece.id),
-      top_logprobs: (piece.top ?? []).slice(0, req.logprobs ?? 0).map((t) => ({
-        token: tokenText(p, t.id),
-        logprob: t.logprob,
-        bytes: tokenBytes(p, t.id),
-      })),
-    });
-    // the model continues "Bob:" with a space: the reply starts at its first other character
-    let started = false;
-    const trimStart = (text: string) => {
-      if (started) return text;
-      const t = text.replace(/^\s+/, '');
-      started = t.length > 0;
-      return t;
-    };
-
-    if (!req.stream) {
-      const content: ReturnType<typeof entry>[] = [];
-      let text = '';
-      for await (const piece of run) {
-        text += trimStart(piece.text);
-        if (req.logprobs !== null) content.push(entry(piece));
-      }
-      const r = await run.result();
-      o.log?.(`POST /v1/chat/completions 200 ${r.promptTokens}+${r.ids.length} tokens`);
-      return c.json({
-        ...head,
-        object: 'chat.completion',
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: text.trimEnd() },
-            logprobs: req.logprobs === null ? null : { content },
-            finish_reason: finishReason(r),
-          },
-        ],
-        usage: usage(r),
-      });
-    }
-    let result: GenerationResult | null = null;
-    return sse(
-      c,
-      abort,
-      async (send) => {
-        send({
-          ...head,
-          choices: [
-            {
-              index: 0,
-              delta: { role: 'assistant', content: '' },
-              logprobs: null,
-              finish_reason: null,
-            },
-          ],
-        });
-        for await (const piece of run) {
-          const text = trimStart(piece.text);
-          if (text === '' && req.logprobs === null) continue;
-          const logprobs = req.logprobs === null ? null : { content: [entry(piece)] };
-          send({
-            ...head,
-            choices: [{ index: 0, delta: { content: text }, logprobs, finish_reason: null }],
-          });
-        }
-        result = await run.result();
-        send({
-          ...head,
-          choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result) }],
-        });
-        if (req.includeUsage) send({ ...head, choices: [], usage: usage(result) });
-      },
-      () => (result ? `${result.promptTokens}+${result.ids.length} tokens` : 'aborted'),
-    );
-  });
+  const helpers: Helpers = {
+    o,
+    loading,
+    loaded,
+    authorize,
+    body,
+    checkModel,
+    promptIds,
+    start,
+    newId,
+    tokenText,
+    tokenBytes,
+    sse,
+  };
+  app.post('/v1/completions', (c) => completions(c, helpers));
+  app.post('/v1/chat/completions', (c) => chatCompletions(c, helpers));
 
   // llama-server's tokenizer endpoints
   app.post('/tokenize', async (c) => {
@@ -585,4 +435,232 @@ export function createServer(
     /** Abort every running generation (for shutdown). */
     closeAll: () => running.forEach((a) => a.abort()),
   };
+}
+
+/** POST /v1/completions: a prompt continued (streamed or not), legacy logprobs, echo. */
+async function completions(c: Context, h: Helpers): Promise<Response> {
+  const {
+    o,
+    loading,
+    loaded,
+    authorize,
+    body,
+    checkModel,
+    promptIds,
+    start,
+    newId,
+    tokenText,
+    sse,
+  } = h;
+  authorize(c);
+  const b = await body(c);
+  checkModel(b);
+  const req = samplingRequest(b, false, o.maxTokens, Infinity);
+  const prompt = completionPrompt(b);
+  const echo = (() => {
+    if (b.echo === undefined || b.echo === null) return false;
+    if (typeof b.echo !== 'boolean') throw badField('echo', 'must be true or false');
+    return b.echo;
+  })();
+  await loading;
+  const p = loaded();
+  const ids = promptIds(p, prompt, 'prompt');
+  const { run, abort } = start(p, ids, req.options, c.req.raw.signal);
+  const id = newId('cmpl');
+  const head = {
+    id,
+    object: 'text_completion',
+    created: Math.floor(Date.now() / 1000),
+    model: o.modelName,
+  };
+  const echoed = echo ? (typeof prompt === 'string' ? prompt : p.decode(ids)) : '';
+
+  // the legacy completions logprobs: parallel lists over the returned tokens
+  const lp = () => ({
+    tokens: [] as string[],
+    token_logprobs: [] as number[],
+    top_logprobs: [] as Record<string, number>[],
+    text_offset: [] as number[],
+  });
+  const addLogprobs = (acc: ReturnType<typeof lp>, piece: TokenPiece, offset: number) => {
+    acc.tokens.push(tokenText(p, piece.id));
+    acc.token_logprobs.push(piece.logprob ?? 0);
+    acc.top_logprobs.push(
+      Object.fromEntries(
+        (piece.top ?? [])
+          .slice(0, req.logprobs ?? 0)
+          .map((t: TokenLogprob) => [tokenText(p, t.id), t.logprob]),
+      ),
+    );
+    acc.text_offset.push(offset);
+  };
+
+  if (!req.stream) {
+    const pieces: TokenPiece[] = [];
+    for await (const piece of run) pieces.push(piece);
+    const r = await run.result();
+    let logprobs = null;
+    if (req.logprobs !== null) {
+      const acc = lp();
+      let offset = echoed.length;
+      for (const piece of pieces) {
+        addLogprobs(acc, piece, offset);
+        offset += piece.text.length;
+      }
+      logprobs = acc;
+    }
+    o.log?.(`POST /v1/completions 200 ${r.promptTokens}+${r.ids.length} tokens`);
+    return c.json({
+      ...head,
+      choices: [{ index: 0, text: echoed + r.text, logprobs, finish_reason: finishReason(r) }],
+      usage: usage(r),
+    });
+  }
+  let result: GenerationResult | null = null;
+  return sse(
+    c,
+    abort,
+    async (send) => {
+      let offset = echoed.length;
+      if (echoed)
+        send({
+          ...head,
+          choices: [{ index: 0, text: echoed, logprobs: null, finish_reason: null }],
+        });
+      for await (const piece of run) {
+        if (piece.text === '' && req.logprobs === null) continue;
+        let logprobs = null;
+        if (req.logprobs !== null) {
+          logprobs = lp();
+          addLogprobs(logprobs, piece, offset);
+        }
+        offset += piece.text.length;
+        send({
+          ...head,
+          choices: [{ index: 0, text: piece.text, logprobs, finish_reason: null }],
+        });
+      }
+      result = await run.result();
+      send({
+        ...head,
+        choices: [{ index: 0, text: '', logprobs: null, finish_reason: finishReason(result) }],
+      });
+      if (req.includeUsage) send({ ...head, choices: [], usage: usage(result) });
+    },
+    () => (result ? `${result.promptTokens}+${result.ids.length} tokens` : 'aborted'),
+  );
+}
+
+/** POST /v1/chat/completions: messages in the Chat format, the reply until the next turn. */
+async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
+  const {
+    o,
+    loading,
+    loaded,
+    authorize,
+    body,
+    checkModel,
+    promptIds,
+    start,
+    newId,
+    tokenText,
+    tokenBytes,
+    sse,
+  } = h;
+  authorize(c);
+  const b = await body(c);
+  checkModel(b);
+  const req = samplingRequest(b, true, o.maxTokens, Infinity);
+  const messages = chatMessages(b);
+  await loading;
+  const p = loaded();
+  const ids = promptIds(p, chatPrompt(messages, o.userName, o.assistantName), 'messages');
+  // the next turn of either speaker ends the reply
+  const turns = [`\n${o.userName}:`, `\n${o.assistantName}:`];
+  const options = { ...req.options, stop: [...turns, ...(req.options.stop ?? [])] };
+  const { run, abort } = start(p, ids, options, c.req.raw.signal);
+  const id = newId('chatcmpl');
+  const head = {
+    id,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model: o.modelName,
+  };
+
+  const entry = (piece: TokenPiece) => ({
+    token: tokenText(p, piece.id),
+    logprob: piece.logprob ?? 0,
+    bytes: tokenBytes(p, piece.id),
+    top_logprobs: (piece.top ?? []).slice(0, req.logprobs ?? 0).map((t) => ({
+      token: tokenText(p, t.id),
+      logprob: t.logprob,
+      bytes: tokenBytes(p, t.id),
+    })),
+  });
+  // the model continues "Bob:" with a space: the reply starts at its first other character
+  let started = false;
+  const trimStart = (text: string) => {
+    if (started) return text;
+    const t = text.replace(/^\s+/, '');
+    started = t.length > 0;
+    return t;
+  };
+
+  if (!req.stream) {
+    const content: ReturnType<typeof entry>[] = [];
+    let text = '';
+    for await (const piece of run) {
+      text += trimStart(piece.text);
+      if (req.logprobs !== null) content.push(entry(piece));
+    }
+    const r = await run.result();
+    o.log?.(`POST /v1/chat/completions 200 ${r.promptTokens}+${r.ids.length} tokens`);
+    return c.json({
+      ...head,
+      object: 'chat.completion',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: text.trimEnd() },
+          logprobs: req.logprobs === null ? null : { content },
+          finish_reason: finishReason(r),
+        },
+      ],
+      usage: usage(r),
+    });
+  }
+  let result: GenerationResult | null = null;
+  return sse(
+    c,
+    abort,
+    async (send) => {
+      send({
+        ...head,
+        choices: [
+          {
+            index: 0,
+            delta: { role: 'assistant', content: '' },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ],
+      });
+      for await (const piece of run) {
+        const text = trimStart(piece.text);
+        if (text === '' && req.logprobs === null) continue;
+        const logprobs = req.logprobs === null ? null : { content: [entry(piece)] };
+        send({
+          ...head,
+          choices: [{ index: 0, delta: { content: text }, logprobs, finish_reason: null }],
+        });
+      }
+      result = await run.result();
+      send({
+        ...head,
+        choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result) }],
+      });
+      if (req.includeUsage) send({ ...head, choices: [], usage: usage(result) });
+    },
+    () => (result ? `${result.promptTokens}+${result.ids.length} tokens` : 'aborted'),
+  );
 }

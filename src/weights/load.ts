@@ -289,36 +289,101 @@ export async function loadWeights(
   kernels: Kernels,
   options: LoadWeightsOptions = {},
 ): Promise<PhiWeights> {
-  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
+  const { vocabSize: V, hiddenSize: D, numLayers: L } = cfg;
+  const loader = new WeightLoader(ck, kernels, options);
   const names = detectNames(ck, L);
-  const want = options.dtype ?? 'auto';
-  const total = ck.totalBytes;
-  let loaded = 0;
-  const progress = (bytes: number) => {
-    loaded += bytes;
-    options.onProgress?.(loaded, total);
+  const embed_tokens = await loader.matrix(`${names.embed}.weight`, V, D, 'embedding');
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < L; l++) layers.push(await loader.layer(names, l, cfg));
+  const final_layernorm = await loader.layerNorm(names.finalLn, D);
+  const lm_head = await loader.linear(names.lmHead, V, D);
+  return { embed_tokens, layers, final_layernorm, lm_head };
+}
+
+/** Reads tensors into the kernels' memory, in the dtype heldAs() says, counting progress. */
+class WeightLoader {
+  private readonly want: WeightDType | 'auto';
+  private loaded = 0;
+
+  constructor(
+    private readonly ck: Checkpoint,
+    private readonly kernels: Kernels,
+    private readonly options: LoadWeightsOptions,
+  ) {
+    this.want = options.dtype ?? 'auto';
+  }
+
+  private progress = (bytes: number) => {
+    this.loaded += bytes;
+    this.options.onProgress?.(this.loaded, this.ck.totalBytes);
   };
 
-  const matrix = async (name: string, rows: number, cols: number, linear = true): Promise<Weight> => {
+  /** One decoder layer's parameters. */
+  async layer(names: Names, l: number, cfg: PhiConfig): Promise<LayerWeights> {
+    const { hiddenSize: D, intermediateSize: F } = cfg;
+    const input_layernorm = await this.layerNorm(names.ln(l), D);
+    const qkv = names.qkv(l);
+    let q_proj: Linear, k_proj: Linear, v_proj: Linear;
+    if ('fused' in qkv) {
+      // Wqkv (3D, D): rows [0, D) are q, [D, 2D) k, [2D, 3D) v; views, not copies.
+      const fused = await this.linear(qkv.fused, 3 * D, D);
+      const part = (i: number): Linear => ({
+        weight: sliceRows(fused.weight, i * D, D, D),
+        bias: fused.bias.subarray(i * D, (i + 1) * D),
+      });
+      [q_proj, k_proj, v_proj] = [part(0), part(1), part(2)];
+    } else {
+      q_proj = await this.linear(qkv.q, D, D);
+      k_proj = await this.linear(qkv.k, D, D);
+      v_proj = await this.linear(qkv.v, D, D);
+    }
+    return {
+      input_layernorm,
+      q_proj,
+      k_proj,
+      v_proj,
+      dense: await this.linear(names.dense(l), D, D),
+      fc1: await this.linear(names.fc1(l), F, D),
+      fc2: await this.linear(names.fc2(l), D, F),
+    };
+  }
+
+  /** A linear layer: its weight (re-encoded once if the backend wants, Kernels.prepare) and bias. */
+  async linear(name: string, out: number, inp: number): Promise<Linear> {
+    const w = await this.matrix(`${name}.weight`, out, inp, 'linear');
+    return {
+      weight: this.kernels.prepare ? this.kernels.prepare(w) : w,
+      bias: await this.vector(`${name}.bias`, out),
+    };
+  }
+
+  async layerNorm(name: string, D: number): Promise<LayerNormParams> {
+    return { weight: await this.vector(`${name}.weight`, D), bias: await this.vector(`${name}.bias`, D) };
+  }
+
+  async matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): Promise<Weight> {
+    const { ck, kernels } = this;
     const stored8 = ck.entries.get(name);
-    if (stored8?.info.dtype === 'U8') return readQuantized(stored8, name, rows, cols);
+    if (stored8?.info.dtype === 'U8') return this.readQuantized(stored8, name, rows, cols);
     const e = ck.entry(name, [rows, cols]);
-    const role = linear ? 'linear' : 'embedding';
-    const { dtype } = heldAs(ck, { name, shape: [rows, cols], role }, want);
+    const { dtype } = heldAs(ck, { name, shape: [rows, cols], role }, this.want);
     if (dtype === 'q8' || dtype === 'q4') {
       const w = allocQuantized(kernels, dtype, rows, cols);
-      await readRowsF32(e, rows, cols, progress, (slab, row0, count) => quantizeRows(slab, count, cols, w, row0));
+      await readRowsF32(e, rows, cols, this.progress, (slab, row0, count) =>
+        quantizeRows(slab, count, cols, w, row0),
+      );
       return w;
     }
     const w: Weight =
       dtype === 'f16'
         ? { dtype, data: kernels.allocU16(rows * cols) }
         : { dtype: 'f32', data: kernels.allocF32(rows * cols) };
-    await readInto(e, w, progress);
+    await readInto(e, w, this.progress);
     return w;
-  };
+  }
+
   /** A matrix saved quantized by `phi quantize`: the bytes are already in the kernel layout. */
-  const readQuantized = async (e: Entry, name: string, rows: number, cols: number): Promise<Weight> => {
+  private async readQuantized(e: Entry, name: string, rows: number, cols: number): Promise<Weight> {
     const where = `${e.file.source.name}: tensor "${name}"`;
     const q = e.file.metadata[QUANT_KEY];
     if (q !== 'q8' && q !== 'q4') {
@@ -330,64 +395,24 @@ export async function loadWeights(
         `${where} is quantized in layout ${layout} (${QUANT_LAYOUT_KEY}); this phi-wasm reads layout ${QUANT_LAYOUT}: run phi quantize on the original checkpoint again`,
       );
     }
-    if (want !== 'auto' && want !== q) {
-      throw new Error(`${where} is stored quantized as ${q}: load it with dtype ${q} (or auto), not ${want}`);
+    if (this.want !== 'auto' && this.want !== q) {
+      throw new Error(`${where} is stored quantized as ${q}: load it with dtype ${q} (or auto), not ${this.want}`);
     }
-    ck.entry(name, [quantizedBytes(q, rows, cols)]);
-    const w = allocQuantized(kernels, q, rows, cols);
+    this.ck.entry(name, [quantizedBytes(q, rows, cols)]);
+    const w = allocQuantized(this.kernels, q, rows, cols);
     await e.file.source.read(e.info.offset, w.data);
-    progress(e.info.byteLength);
+    this.progress(e.info.byteLength);
     return w;
-  };
-  const vector = async (name: string, n: number): Promise<Float32Array> => {
-    const e = ck.entry(name, [n]);
-    if (e.info.dtype === 'U8') throw new Error(`${e.file.source.name}: tensor "${name}" is U8; a vector must be F32, F16 or BF16`);
-    const w = { dtype: 'f32' as const, data: kernels.allocF32(n) };
-    await readInto(e, w, progress);
-    return w.data;
-  };
-  const prepare = (w: Weight) => (kernels.prepare ? kernels.prepare(w) : w);
-  const linear = async (name: string, out: number, inp: number): Promise<Linear> => ({
-    weight: prepare(await matrix(`${name}.weight`, out, inp)),
-    bias: await vector(`${name}.bias`, out),
-  });
-  const layerNorm = async (name: string): Promise<LayerNormParams> => ({
-    weight: await vector(`${name}.weight`, D),
-    bias: await vector(`${name}.bias`, D),
-  });
-
-  const embed_tokens = await matrix(`${names.embed}.weight`, V, D, false);
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < L; l++) {
-    const input_layernorm = await layerNorm(names.ln(l));
-    const qkvNames = names.qkv(l);
-    let q_proj: Linear, k_proj: Linear, v_proj: Linear;
-    if ('fused' in qkvNames) {
-      // Wqkv (3D, D): rows [0, D) are q, [D, 2D) k, [2D, 3D) v; views, not copies.
-      const fused = await linear(qkvNames.fused, 3 * D, D);
-      const part = (i: number): Linear => ({
-        weight: sliceRows(fused.weight, i * D, D, D),
-        bias: fused.bias.subarray(i * D, (i + 1) * D),
-      });
-      [q_proj, k_proj, v_proj] = [part(0), part(1), part(2)];
-    } else {
-      q_proj = await linear(qkvNames.q, D, D);
-      k_proj = await linear(qkvNames.k, D, D);
-      v_proj = await linear(qkvNames.v, D, D);
-    }
-    layers.push({
-      input_layernorm,
-      q_proj,
-      k_proj,
-      v_proj,
-      dense: await linear(names.dense(l), D, D),
-      fc1: await linear(names.fc1(l), F, D),
-      fc2: await linear(names.fc2(l), D, F),
-    });
   }
-  const final_layernorm = await layerNorm(names.finalLn);
-  const lm_head = await linear(names.lmHead, V, D);
-  return { embed_tokens, layers, final_layernorm, lm_head };
+
+  async vector(name: string, n: number): Promise<Float32Array> {
+    const e = this.ck.entry(name, [n]);
+    if (e.info.dtype === 'U8')
+      throw new Error(`${e.file.source.name}: tensor "${name}" is U8; a vector must be F32, F16 or BF16`);
+    const w = { dtype: 'f32' as const, data: this.kernels.allocF32(n) };
+    await readInto(e, w, this.progress);
+    return w.data;
+  }
 }
 
 function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight {
