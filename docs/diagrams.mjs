@@ -198,11 +198,12 @@ async function attentionMap() {
   phi.close();
   const cell = 22;
   const m = 110;
+  const width = Math.max(640, m + cell * T + 20);
   let b = text(
-    m + (cell * T) / 2,
+    10,
     20,
     'Attention of layer 1, head 2, on a prompt (tiny-phi-f32-hot, random weights)',
-    { bold: true, size: 12 },
+    { anchor: 'start', bold: true, size: 12 },
   );
   for (let t = 0; t < T; t++) {
     for (let j = 0; j < T; j++) {
@@ -215,12 +216,12 @@ async function attentionMap() {
   b += text(10, m - 30, 'key →', { anchor: 'start', size: 12, bold: true });
   b += text(10, m - 14, 'query ↓', { anchor: 'start', size: 12, bold: true });
   b += text(
-    m + (cell * T) / 2,
+    10,
     m + cell * T + 22,
     'row t: how much query token t attends to each key token j <= t (causal: none after t)',
-    { size: 11, fill: '#555' },
+    { anchor: 'start', size: 11, fill: '#555' },
   );
-  return svg(m + cell * T + 20, m + cell * T + 36, b);
+  return svg(width, m + cell * T + 36, b);
 }
 
 const out = {
