@@ -430,9 +430,43 @@ export const WIDE_ROWS: i32 = 8;
 }
 
 /**
- * f32 weights. One token: the GEMV from memory. Several: WIDE_ROWS rows at a time for all
- * tokens, so the rows stay in cache while every token passes over them.
+ * The body of both exports, inlined with a constant f16 so the branches fold away. One token:
+ * the GEMV from memory. 2-4 tokens (several sequences decoding together): gemv_few, each weight
+ * loaded once for all of them. More (a prefill): WIDE_ROWS rows at a time for all tokens, so
+ * the rows stay in cache while every token passes over them; f16 rows are widened into the
+ * thread's scratch first, once for all T tokens, so the widening (5 operations per 8 weights)
+ * costs nothing per token and the inner loop is the f32 one. Widening is exact, so the sums are
+ * the same, bit for bit, as widening in registers.
  */
+// @ts-ignore: decorator
+@inline function matmul(
+  f16: bool,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
+  scratch: usize,
+): void {
+  if (T == 1) gemv(f16, out, x, w, bias, n, row0, row1);
+  else if (T == 2) gemv_few(f16, 2, out, x, w, bias, n, d, row0, row1);
+  else if (T == 3) gemv_few(f16, 3, out, x, w, bias, n, d, row0, row1);
+  else if (T == 4) gemv_few(f16, 4, out, x, w, bias, n, d, row0, row1);
+  else
+    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
+      const i1 = min(i0 + WIDE_ROWS, row1);
+      if (f16) {
+        widen_rows(scratch, w + ((<usize>i0 * <usize>n) << 1), (i1 - i0) * n);
+        gemm(out, x, scratch, bias, T, n, d, i0, i1);
+      } else gemm(out, x, w + ((<usize>i0 * <usize>n) << 2), bias, T, n, d, i0, i1);
+    }
+}
+
+/** f32 weights. */
 export function matmul_f32(
   out: usize,
   x: usize,
@@ -444,26 +478,12 @@ export function matmul_f32(
   row0: i32,
   row1: i32,
 ): void {
-  if (T == 1) gemv(false, out, x, w, bias, n, row0, row1);
-  else if (T == 2) gemv_few(false, 2, out, x, w, bias, n, d, row0, row1);
-  else if (T == 3) gemv_few(false, 3, out, x, w, bias, n, d, row0, row1);
-  else if (T == 4) gemv_few(false, 4, out, x, w, bias, n, d, row0, row1);
-  else {
-    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
-      const i1 = min(i0 + WIDE_ROWS, row1);
-      gemm(out, x, w + ((<usize>i0 * <usize>n) << 2), bias, T, n, d, i0, i1);
-    }
-  }
+  matmul(false, out, x, w, bias, T, n, d, row0, row1, 0);
 }
 
 /**
  * f16 weights (raw u16 bits); x = the activations · 2^112 (see the top). scratch: WIDE_ROWS·n
- * f32 of this thread's own, for several tokens.
- *
- * Several tokens: WIDE_ROWS rows at a time are widened into scratch, once for all T tokens,
- * and the f32 GEMM runs on them: the widening (5 operations per 8 weights) then costs nothing
- * per token, and the inner loop is a multiply-add per 4 weights and token. Widening is exact,
- * so the sums are the same, bit for bit, as widening in registers.
+ * f32 of this thread's own, for more than 4 tokens.
  */
 export function matmul_f16(
   out: usize,
@@ -477,14 +497,5 @@ export function matmul_f16(
   row1: i32,
   scratch: usize,
 ): void {
-  if (T == 1) gemv(true, out, x, w, bias, n, row0, row1);
-  else if (T == 2) gemv_few(true, 2, out, x, w, bias, n, d, row0, row1);
-  else if (T == 3) gemv_few(true, 3, out, x, w, bias, n, d, row0, row1);
-  else if (T == 4) gemv_few(true, 4, out, x, w, bias, n, d, row0, row1);
-  else
-    for (let i0 = row0; i0 < row1; i0 += WIDE_ROWS) {
-      const i1 = min(i0 + WIDE_ROWS, row1);
-      widen_rows(scratch, w + ((<usize>i0 * <usize>n) << 1), (i1 - i0) * n);
-      gemm(out, x, scratch, bias, T, n, d, i0, i1);
-    }
+  matmul(true, out, x, w, bias, T, n, d, row0, row1, scratch);
 }

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { loadPhiFrom } from '../src/load.js';
 import { memoryFiles } from '../src/io/source.js';
-import { fixture } from './helpers.js';
+import { fixture, xorshift } from './helpers.js';
 
 export type Files = Record<string, Uint8Array | string>;
 
@@ -37,24 +37,12 @@ export function cleanError(message: string): string | null {
   return null;
 }
 
-function xorshift(seed: number) {
-  // neighbouring seeds must not give neighbouring first draws: mix, then warm up
-  let s = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0 || 1;
-  for (let i = 0; i < 8; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-  }
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+/** The case generator's random numbers: neighbouring seeds must not give neighbouring first
+ * draws, so the seed is mixed and the generator warmed up. */
+function random(seed: number): () => number {
+  const r = xorshift(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b));
+  for (let i = 0; i < 8; i++) r();
+  return r;
 }
 
 const BASE: Files = Object.fromEntries(
@@ -116,7 +104,7 @@ function mutateJson(v: unknown, rand: () => number, depth = 0): [unknown, string
 }
 
 export function makeCase(seed: number): FuzzCase {
-  const rand = xorshift(seed);
+  const rand = random(seed);
   // the tokenizer is 2 MB of JSON: only the cases that mutate it carry it (and they are few)
   const { 'tokenizer.json': _tok, 'tokenizer_config.json': _cfg, ...files } = BASE as Files;
   const targets = [

@@ -73,9 +73,11 @@ interface Helpers {
     ServerOptions;
   loading: Promise<unknown>;
   loaded: () => Phi;
-  authorize: (c: Context) => void;
-  body: (c: Context) => Promise<Record<string, unknown>>;
-  checkModel: (b: Record<string, unknown>) => void;
+  /** Authorize, read the JSON body, check the model and the sampling fields. */
+  request: (
+    c: Context,
+    chat: boolean,
+  ) => Promise<{ b: Record<string, unknown>; req: ReturnType<typeof samplingRequest> }>;
   promptIds: (p: Phi, prompt: string | { ids: number[] }, param: string) => number[];
   start: (
     p: Phi,
@@ -368,9 +370,12 @@ export function createServer(
     o,
     loading,
     loaded,
-    authorize,
-    body,
-    checkModel,
+    request: async (c, chat) => {
+      authorize(c);
+      const b = await body(c);
+      checkModel(b);
+      return { b, req: samplingRequest(b, chat, o.maxTokens, Infinity) };
+    },
     promptIds,
     start,
     newId,
@@ -439,23 +444,8 @@ export function createServer(
 
 /** POST /v1/completions: a prompt continued (streamed or not), legacy logprobs, echo. */
 async function completions(c: Context, h: Helpers): Promise<Response> {
-  const {
-    o,
-    loading,
-    loaded,
-    authorize,
-    body,
-    checkModel,
-    promptIds,
-    start,
-    newId,
-    tokenText,
-    sse,
-  } = h;
-  authorize(c);
-  const b = await body(c);
-  checkModel(b);
-  const req = samplingRequest(b, false, o.maxTokens, Infinity);
+  const { o, loading, loaded, promptIds, start, newId, tokenText, sse } = h;
+  const { b, req } = await h.request(c, false);
   const prompt = completionPrompt(b);
   const echo = (() => {
     if (b.echo === undefined || b.echo === null) return false;
@@ -553,24 +543,8 @@ async function completions(c: Context, h: Helpers): Promise<Response> {
 
 /** POST /v1/chat/completions: messages in the Chat format, the reply until the next turn. */
 async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
-  const {
-    o,
-    loading,
-    loaded,
-    authorize,
-    body,
-    checkModel,
-    promptIds,
-    start,
-    newId,
-    tokenText,
-    tokenBytes,
-    sse,
-  } = h;
-  authorize(c);
-  const b = await body(c);
-  checkModel(b);
-  const req = samplingRequest(b, true, o.maxTokens, Infinity);
+  const { o, loading, loaded, promptIds, start, newId, tokenText, tokenBytes, sse } = h;
+  const { b, req } = await h.request(c, true);
   const messages = chatMessages(b);
   await loading;
   const p = loaded();
