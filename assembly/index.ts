@@ -9,6 +9,7 @@ export {
   dot_probe,
   quantize_act,
   STREAM_ROWS,
+  FEW_X_BYTES,
 } from './quant';
 export { attention } from './attention';
 export { gelu_new } from './gelu';

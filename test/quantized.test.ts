@@ -119,6 +119,7 @@ describe('phi quantize: saved quantized models load without re-quantizing', () =
     // header length, the layout key's value changed
     const { writeFileSync } = await import('node:fs');
     const bytes = readFileSync(path.join(out, 'model.safetensors'));
+    const restored = Buffer.from(bytes);
     const len = Number(bytes.readBigUInt64LE(0));
     const text = bytes.subarray(8, 8 + len).toString();
     const patched = text.replace(',"phi_wasm.quant_layout":"3"', ',"phi_wasm.quant_layout":"2"');
@@ -127,5 +128,25 @@ describe('phi quantize: saved quantized models load without re-quantizing', () =
     await expect(loadPhi(out)).rejects.toThrow(
       /is quantized in layout 2 \(phi_wasm\.quant_layout\); this phi-wasm reads layout 3: run phi quantize/,
     );
+
+    // values outside the format are refused by name: a q8 value of -128 (the dot kernels move
+    // signs by negation) and a scale that is not finite
+    const fc1 = json['model.layers.1.mlp.fc1.weight'].data_offsets[0] + 8 + len;
+    const corrupt = Buffer.from(restored);
+    if (dtype === 'q8') {
+      corrupt[fc1 + 144 + 16 + 5] = 0x80; // record 1, a value byte
+      writeFileSync(path.join(out, 'model.safetensors'), corrupt);
+      await expect(loadPhi(out)).rejects.toThrow(
+        /tensor "model\.layers\.1\.mlp\.fc1\.weight" \(q8\) is corrupt: record 1: a value of -128 \(q8 values are -127\.\.127\)/,
+      );
+    }
+    const nan = Buffer.from(restored);
+    nan.writeFloatLE(NaN, fc1 + 8); // record 0, scale 2
+    writeFileSync(path.join(out, 'model.safetensors'), nan);
+    await expect(loadPhi(out)).rejects.toThrow(
+      new RegExp(`fc1\\.weight" \\(${dtype}\\) is corrupt: record 0: block scale 2 is NaN`),
+    );
+    writeFileSync(path.join(out, 'model.safetensors'), restored);
+    expect((await loadPhi(out)).model.weights.layers[1].fc1.weight.dtype).toBe(dtype);
   });
 });

@@ -189,4 +189,31 @@ export interface QuantizedActivations {
 }
 
 /** Blocks a token's activations take: whole records. */
+/**
+ * Where stored quantized data breaks the format, or null: a block scale that is not a finite
+ * number, or a q8 value of -128 (the format's values are -127..127; the int8 dot kernels move
+ * signs by negation, and -128 has none). For data read from a file.
+ */
+export function quantizedFault(dtype: QuantDType, data: Uint8Array): string | null {
+  const rec = recordBytes(dtype);
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength >> 2);
+  const scales = new Float32Array(data.buffer, data.byteOffset, data.byteLength >> 2);
+  const recWords = rec >> 2;
+  for (let r = 0, at = 0; at < words.length; r++, at += recWords) {
+    for (let b = 0; b < RECORD_BLOCKS; b++) {
+      if (!Number.isFinite(scales[at + b]))
+        return `record ${r}: block scale ${b} is ${scales[at + b]}`;
+    }
+    if (dtype !== 'q8') continue;
+    for (let i = at + RECORD_BLOCKS; i < at + recWords; i++) {
+      // a byte equal to 0x80: the zero-byte test on v ^ 0x80808080
+      const v = words[i] ^ 0x80808080;
+      if (((v - 0x01010101) & ~v & 0x80808080) !== 0) {
+        return `record ${r}: a value of -128 (q8 values are -127..127)`;
+      }
+    }
+  }
+  return null;
+}
+
 export const activationBlocks = (n: number) => recordsOf(n) * RECORD_BLOCKS;

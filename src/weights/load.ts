@@ -12,6 +12,7 @@ import {
   allocQuantized,
   QUANT_LAYOUT,
   quantizedBytes,
+  quantizedFault,
   quantizedRows,
   quantizeRows,
 } from '../formats/quant.js';
@@ -401,6 +402,8 @@ class WeightLoader {
     this.ck.entry(name, [quantizedBytes(q, rows, cols)]);
     const w = allocQuantized(this.kernels, q, rows, cols);
     await e.file.source.read(e.info.offset, w.data);
+    const fault = quantizedFault(q, w.data);
+    if (fault) throw new Error(`${where} (${q}) is corrupt: ${fault}`);
     this.progress(e.info.byteLength);
     return w;
   }

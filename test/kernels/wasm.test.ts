@@ -13,7 +13,7 @@ import {
   weightQ,
 } from '../../src/formats/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
-import { OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
+import { FEW_X_BYTES, OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
 import { expectClose, maxAbsDiff, xorshift } from '../helpers.js';
@@ -24,7 +24,7 @@ let one: WasmKernels, two: WasmKernels, three: WasmKernels, ext: WasmKernels;
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 beforeAll(async () => {
-  const o = { readWasm, spawnWorker, reserveBytes: 64 << 20 };
+  const o = { readWasm, spawnWorker, reserveBytes: 256 << 20 };
   [one, two, three, ext] = await Promise.all([
     ...[1, 2, 3].map((threads) => createWasmKernels({ ...o, threads })),
     createWasmKernels({ ...o, int8Dot: false }), // the SIMD128 integer path, same build
@@ -150,8 +150,9 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
   for (const dtype of ['q8', 'q4'] as const) {
     test(`matmul ${dtype}: quantized twin over awkward sizes (padded blocks and records, short tiles)`, () => {
       const rand = xorshift(SEED + (dtype === 'q8' ? 5 : 6));
-      for (const T of [1, 2, 5]) {
-        for (const n of [1, 3, 17, 63, 64, 129, 2049]) {
+      // T = 3, 4: the few-token path while T·n fits its scratch (n = 2048 just does, 2049 not)
+      for (const T of [1, 2, 3, 4, 5]) {
+        for (const n of [1, 3, 17, 63, 64, 129, 2048, 2049]) {
           for (const d of n > 100 ? [1, 3, 5, 17, 63] : [1, 3, 5, 17, 63, 64, 70, 131, 195]) {
             const src = fill(new Float32Array(d * n), rand, 0.5);
             const w = allocQuantized(one, dtype, d, n);
@@ -188,6 +189,8 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         [1, 128, 64],
         [3, 200, 70],
         [2, 33, 5],
+        [4, 2048, 7],
+        [3, 131, 65],
       ]) {
         const src = new Float32Array(d * n).map(() => Math.round((rand() * 2 - 1) * (top - 1)));
         const x = new Float32Array(T * n).map(() => Math.round((rand() * 2 - 1) * 126));
@@ -217,6 +220,8 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     // WIDE_ROWS sizes each thread's f16 prefill scratch: a smaller one here would overrun it
     expect(one.exports.WIDE_ROWS.value).toBe(WIDE_ROWS);
     expect(one.exports.STREAM_ROWS.value).toBe(STREAM_ROWS);
+    // the few-token quantized path's activations in each thread's scratch: at most this
+    expect(one.exports.FEW_X_BYTES.value).toBe(FEW_X_BYTES);
   });
 
   test('quantize_act: the same integers, order, scales and sums as the twin; padding zero', () => {

@@ -26,6 +26,7 @@ type MatmulQuantized = (
   d: number,
   row0: number,
   row1: number,
+  scratch: number,
 ) => void;
 
 export interface KernelExports {
@@ -33,6 +34,7 @@ export interface KernelExports {
   /** The module's own values of the constants below (a test checks they agree). */
   WIDE_ROWS: WebAssembly.Global;
   STREAM_ROWS: WebAssembly.Global;
+  FEW_X_BYTES: WebAssembly.Global;
   matmul_f32: Matmul;
   /** x is the activations times 2^112; scratch WIDE_ROWS·n f32 of the thread's own (assembly/matmul.ts) */
   matmul_f16: (...args: [...Parameters<Matmul>, scratch: number]) => void;
@@ -90,6 +92,12 @@ export const WIDE_ROWS = 8;
 /** Rows in each of a quantized tile's 4 streams (assembly/quant.ts STREAM_ROWS). */
 export const STREAM_ROWS = 64;
 
+/** Most scratch bytes a thread's few-token quantized matmul uses (assembly/quant.ts FEW_X_BYTES). */
+export const FEW_X_BYTES = 8 << 10;
+
+/** Bytes of each thread's matmul scratch for inputs of n: f16 rows widened, or q8/q4 activations. */
+export const wideBytes = (n: number) => Math.max(4 * WIDE_ROWS * n, FEW_X_BYTES);
+
 export const OP = {
   matmul_f32: 1,
   matmul_f16: 2,
@@ -114,7 +122,8 @@ export function split(total: number, ith: number, nth: number, align = 1): [numb
 
 /**
  * Run thread ith's share of an op. args layout (Int32 slots; the f32 `scale` travels as bits):
- *   matmul: out x w bias T n d (f16: + scratch, scratchStride)         matmul_q8/q4: out xq xs xsum w bias T nr d
+ *   matmul: out x w bias T n d (f16: + scratch, scratchStride)
+ *   matmul_q8/q4: out xq xs xsum w bias T nr d scratch scratchStride
  *   attention: out q k v T pos0 H Dh maxPos scaleBits scores scoresStride probs
  *   gelu:   x len                      stream_sum: ptr bytes out (one f32 per thread)
  *   quantize_act: x n nbp xq xs xsum T       layernorm: out x weight bias n epsBits T
@@ -150,7 +159,8 @@ export function runShare(
         [OP.matmul_q8_dot]: k.matmul_q8_dot,
         [OP.matmul_q4_dot]: k.matmul_q4_dot,
       }[op];
-      if (r0 < r1) f(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], r0, r1);
+      const scratch = a[9] + ith * a[10];
+      if (r0 < r1) f(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], r0, r1, scratch);
       return;
     }
     case OP.attention: {

@@ -11,7 +11,7 @@ import { activationBlocks, recordsOf } from '../../formats/quant.js';
 import { ALIGN, formatBytes, WASM32_BYTES } from '../../memory.js';
 import { rotary } from '../ref/rotary.js';
 import type { Kernels, Weight } from '../types.js';
-import { OP, WIDE_ROWS, type KernelExports } from './exports.js';
+import { OP, wideBytes, type KernelExports } from './exports.js';
 
 type QuantizeArgs = [number, number, number, number, number, number];
 type Args5 = [number, number, number, number, number];
@@ -249,7 +249,6 @@ export class WasmKernels implements Kernels {
         const scale = F16_X_SCALE * 2 ** (w.log2Scale ?? 0);
         const xScaled = new Float32Array(this.memory.buffer, sc.xScaled, T * n);
         for (let i = 0; i < T * n; i++) xScaled[i] = x[i] * scale;
-        const wide = WIDE_ROWS * n * 4; // bytes of each thread's scratch
         this.pool.run(OP.matmul_f16, [
           this.ptr(out),
           sc.xScaled,
@@ -259,7 +258,7 @@ export class WasmKernels implements Kernels {
           n,
           d,
           sc.wide,
-          wide,
+          wideBytes(n),
         ]);
         return;
       }
@@ -289,6 +288,8 @@ export class WasmKernels implements Kernels {
           T,
           recordsOf(n),
           d,
+          sc.wide,
+          wideBytes(n),
         ]);
         return;
       }

@@ -1,7 +1,7 @@
 // The wasm backend's own buffers, besides weights, state and caches: sized once for the
 // largest step a model makes (src/memory.ts counts them in the plan).
 import { activationBlocks, BLOCK } from '../../formats/quant.js';
-import { WIDE_ROWS } from './exports.js';
+import { wideBytes } from './exports.js';
 
 /** What a model's steps need the kernels to hold besides weights, state and caches. */
 export interface ScratchSizes {
@@ -18,7 +18,7 @@ export function scratchLayout(s: ScratchSizes, threads: number): [string, number
   const blocks = s.rows * activationBlocks(s.inputs);
   return [
     ['xScaled', 4 * s.rows * s.inputs], // f16 matmuls: the activations · 2^112
-    ['wide', 4 * threads * WIDE_ROWS * s.inputs], // f16 rows widened to f32, per thread
+    ['wide', threads * wideBytes(s.inputs)], // per thread: f16 rows widened to f32, q8/q4 activations
     ['xq', blocks * BLOCK], // quantized activations: int8 values
     ['xqScale', 4 * blocks], // their block scales
     ['xqSum', 4 * blocks], // their block sums
