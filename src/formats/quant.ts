@@ -188,7 +188,6 @@ export interface QuantizedActivations {
   sum: Int32Array;
 }
 
-/** Blocks a token's activations take: whole records. */
 /**
  * Where stored quantized data breaks the format, or null: a block scale that is not a finite
  * number, or a q8 value of -128 (the format's values are -127..127; the int8 dot kernels move
@@ -216,4 +215,5 @@ export function quantizedFault(dtype: QuantDType, data: Uint8Array): string | nu
   return null;
 }
 
+/** Blocks a token's activations take: whole records. */
 export const activationBlocks = (n: number) => recordsOf(n) * RECORD_BLOCKS;
