@@ -108,6 +108,29 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   return c;
 }
 
+/**
+ * acc + xa·lo + xb·hi for nibbles lo, hi (0..15): in i32x4 lanes (d16 false), or in i16x8
+ * lanes (d16 true: i16x8.relaxed_dot, pairs of products; a record's 8 such steps stay within
+ * 8 · 2 · 15 · 127 = 30480, no overflow), widened once a record by nibbleSum.
+ */
+// @ts-ignore: decorator
+@inline function nib2(d16: bool, xa: v128, lo: v128, xb: v128, hi: v128, acc: v128): v128 {
+  if (!d16) return dot7(xb, hi, dot7(xa, lo, acc));
+  if (ASC_FEATURE_RELAXED_SIMD)
+    return i16x8.add(
+      acc,
+      i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xa, lo), i16x8.relaxed_dot_i8x16_i7x16_s(xb, hi)),
+    );
+  unreachable();
+  return acc;
+}
+
+/** A record's nib2 sums as i32x4, lane b = block b. */
+// @ts-ignore: decorator
+@inline function nibbleSum(d16: bool, acc: v128): v128 {
+  return d16 ? i32x4.extadd_pairwise_i16x8_s(acc) : acc;
+}
+
 /** q8 · x with the relaxed dot: (w · sgn x) · |x|. */
 // @ts-ignore: decorator
 @inline function q8_dot(w: usize, x: usize): v128 {
@@ -185,6 +208,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 // @ts-ignore: decorator
 @inline function matmul_q_few(
   q4: bool,
+  d16: bool,
   tn: i32,
   out: usize,
   xq: usize,
@@ -233,15 +257,15 @@ export const FEW_X_BYTES: i32 = 8 << 10;
           const lo = v128.and(v, m),
             hi = v128.and(i16x8.shr_u(v, 4), m);
           const x = xrec + j;
-          s0 = dot7(v128.load(x, 64), hi, dot7(v128.load(x), lo, s0));
-          s1 = dot7(v128.load(x, 192), hi, dot7(v128.load(x, 128), lo, s1));
-          s2 = dot7(v128.load(x, 320), hi, dot7(v128.load(x, 256), lo, s2));
-          if (tn > 3) s3 = dot7(v128.load(x, 448), hi, dot7(v128.load(x, 384), lo, s3));
+          s0 = nib2(d16, v128.load(x), lo, v128.load(x, 64), hi, s0);
+          s1 = nib2(d16, v128.load(x, 128), lo, v128.load(x, 192), hi, s1);
+          s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
+          if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
         }
-        s0 = i32x4.sub(s0, i32x4.shl(v128.load(xsum + so), 3));
-        s1 = i32x4.sub(s1, i32x4.shl(v128.load(xsum + st + so), 3));
-        s2 = i32x4.sub(s2, i32x4.shl(v128.load(xsum + 2 * st + so), 3));
-        if (tn > 3) s3 = i32x4.sub(s3, i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+        s0 = i32x4.sub(nibbleSum(d16, s0), i32x4.shl(v128.load(xsum + so), 3));
+        s1 = i32x4.sub(nibbleSum(d16, s1), i32x4.shl(v128.load(xsum + st + so), 3));
+        s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
+        if (tn > 3) s3 = i32x4.sub(nibbleSum(d16, s3), i32x4.shl(v128.load(xsum + 3 * st + so), 3));
       } else {
         for (let k: usize = 0; k < 128; k += 16) {
           // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
@@ -276,6 +300,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 // @ts-ignore: decorator
 @inline function matmul_q_dot(
   q4: bool,
+  d16: bool,
   out: usize,
   xq: usize,
   xs: usize,
@@ -290,10 +315,11 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   scratch: usize,
 ): void {
   const fits = <usize>T * ((<usize>nr) << 7) <= <usize>FEW_X_BYTES;
-  if (T == 3 && fits) matmul_q_few(q4, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+  if (T == 3 && fits)
+    matmul_q_few(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
   else if (T == 4 && fits)
-    matmul_q_few(q4, 4, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
-  else matmul_q(q4, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+    matmul_q_few(q4, d16, 4, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+  else matmul_q(q4, true, d16, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 // One body for both formats and both integer paths, inlined with constant flags so the
@@ -302,6 +328,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 @inline function matmul_q(
   q4: bool,
   dot: bool,
+  d16: bool,
   out: usize,
   xq: usize,
   xs: usize,
@@ -351,18 +378,18 @@ export const FEW_X_BYTES: i32 = 8 << 10;
                 const xa = v128.load(x + j),
                   xb = v128.load(x + j, 64);
                 let v = v128.load(w0 + o + 16 + j);
-                s0 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s0));
+                s0 = nib2(d16, xa, v128.and(v, m), xb, v128.and(i16x8.shr_u(v, 4), m), s0);
                 v = v128.load(w1 + o + 16 + j);
-                s1 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s1));
+                s1 = nib2(d16, xa, v128.and(v, m), xb, v128.and(i16x8.shr_u(v, 4), m), s1);
                 v = v128.load(w2 + o + 16 + j);
-                s2 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s2));
+                s2 = nib2(d16, xa, v128.and(v, m), xb, v128.and(i16x8.shr_u(v, 4), m), s2);
                 v = v128.load(w3 + o + 16 + j);
-                s3 = dot7(xb, v128.and(i16x8.shr_u(v, 4), m), dot7(xa, v128.and(v, m), s3));
+                s3 = nib2(d16, xa, v128.and(v, m), xb, v128.and(i16x8.shr_u(v, 4), m), s3);
               }
-              s0 = i32x4.sub(s0, x8);
-              s1 = i32x4.sub(s1, x8);
-              s2 = i32x4.sub(s2, x8);
-              s3 = i32x4.sub(s3, x8);
+              s0 = i32x4.sub(nibbleSum(d16, s0), x8);
+              s1 = i32x4.sub(nibbleSum(d16, s1), x8);
+              s2 = i32x4.sub(nibbleSum(d16, s2), x8);
+              s3 = i32x4.sub(nibbleSum(d16, s3), x8);
             } else {
               for (let k: usize = 0; k < 128; k += 16) {
                 const xv = v128.load(x + k);
@@ -408,7 +435,7 @@ export function matmul_q8(
   row0: i32,
   row1: i32,
 ): void {
-  matmul_q(false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  matmul_q(false, false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 export function matmul_q4(
@@ -424,7 +451,7 @@ export function matmul_q4(
   row0: i32,
   row1: i32,
 ): void {
-  matmul_q(true, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  matmul_q(true, false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 /** matmul_q8 with the relaxed dot product (the relaxed build, after dot_probe passed). */
@@ -443,7 +470,7 @@ export function matmul_q8_dot(
   scratch: usize,
 ): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    matmul_q_dot(false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1, scratch);
+    matmul_q_dot(false, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1, scratch);
   } else unreachable();
 }
 
@@ -463,7 +490,33 @@ export function matmul_q4_dot(
   scratch: usize,
 ): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    matmul_q_dot(true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1, scratch);
+    matmul_q_dot(true, false, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1, scratch);
+  } else unreachable();
+}
+
+/**
+ * matmul_q4_dot with the nibble products summed in int16 lanes (nib2): where the engine spells
+ * the i32 relaxed dot as 3 instructions (V8 12 on x64: pmaddubsw, pmaddwd, paddd), this takes
+ * 2 (pmaddubsw, paddw) and was 1.4x faster; where it has one (AVX-VNNI's vpdpbusd, V8 13), it
+ * is slower. The same integer sums, so the same results: the TypeScript side picks whichever
+ * runs faster (src/kernels/wasm/pick.ts).
+ */
+export function matmul_q4_dot16(
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  T: i32,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
+  scratch: usize,
+): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    matmul_q_dot(true, true, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1, scratch);
   } else unreachable();
 }
 
@@ -476,6 +529,15 @@ export function matmul_q4_dot(
 export function dot_probe(a: usize, b: usize, c: usize, out: usize): i32 {
   if (ASC_FEATURE_RELAXED_SIMD) {
     v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), v128.load(c)));
+    return 1;
+  }
+  return 0;
+}
+
+/** The same for the int16 form: out (i16x8) = relaxed_dot_i8x16_i7x16_s(a, b); 0 without it. */
+export function dot16_probe(a: usize, b: usize, out: usize): i32 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(out, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), v128.load(b)));
     return 1;
   }
   return 0;

@@ -21,16 +21,19 @@ import { expectClose, maxAbsDiff, xorshift } from '../helpers.js';
 const SEED = (Date.now() % 1_000_000) + 1;
 const SIZES = [1, 3, 17, 63, 2049];
 let one: WasmKernels, two: WasmKernels, three: WasmKernels, ext: WasmKernels;
+let sums32: WasmKernels, sums16: WasmKernels; // q4's integer sums in int32 or int16 lanes
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 beforeAll(async () => {
   const o = { readWasm, spawnWorker, reserveBytes: 256 << 20 };
-  [one, two, three, ext] = await Promise.all([
+  [one, two, three, ext, sums32, sums16] = await Promise.all([
     ...[1, 2, 3].map((threads) => createWasmKernels({ ...o, threads })),
     createWasmKernels({ ...o, int8Dot: false }), // the SIMD128 integer path, same build
+    createWasmKernels({ ...o, q4Sums: 'i32' }),
+    createWasmKernels({ ...o, q4Sums: 'i16' }),
   ]);
 });
-afterAll(() => [one, two, three, ext].forEach((k) => k.close()));
+afterAll(() => [one, two, three, ext, sums32, sums16].forEach((k) => k.close()));
 
 /** A copy of `a` in another backend's memory. */
 function copyTo<A extends Float32Array | Uint8Array | Uint16Array>(k: WasmKernels, a: A): A {
@@ -118,6 +121,9 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     if (NODE_MAJOR < 22) return;
     expect(one.flavor).toBe('relaxed');
     expect(one.int8Dot).toBe(true);
+    // and its int16 form, so the forced 'i16' instance below really runs matmul_q4_dot16
+    expect(sums16.q4Sums).toBe('i16');
+    expect(one.q4Sums).toBe('auto');
   });
 
   for (const dtype of ['f32', 'f16'] as const) {
@@ -169,11 +175,15 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
               label,
               Array.from(got),
             ]);
-            // threads split whole tiles of 64 rows: bit-identical
-            expect([label, Array.from(matmulOn(three, x, w, bias, T, n, d))]).toEqual([
-              label,
-              Array.from(got),
-            ]);
+            // threads split whole tiles of 64 rows: bit-identical; and q4's int16 sums are the
+            // same integers (one, on 'auto', also runs both forms while it times them)
+            for (const k of [three, sums32, sums16]) {
+              expect([label, k.name, Array.from(matmulOn(k, x, w, bias, T, n, d))]).toEqual([
+                label,
+                k.name,
+                Array.from(got),
+              ]);
+            }
             if (T > 1) expectRowsAsAlone(one, x, w, bias, T, n, d, label);
           }
         }
@@ -206,7 +216,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
             for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
             exact[t * d + i] = sum;
           }
-        for (const k of [one, ext, three]) {
+        for (const k of [one, ext, three, sums32, sums16]) {
           expect([k.name, Array.from(matmulOn(k, x, w, null, T, n, d))]).toEqual([
             k.name,
             Array.from(exact),

@@ -12,6 +12,7 @@ import { ALIGN, formatBytes, WASM32_BYTES } from '../../memory.js';
 import { rotary } from '../ref/rotary.js';
 import type { Kernels, Weight } from '../types.js';
 import { OP, wideBytes, type KernelExports } from './exports.js';
+import { KernelPick } from './pick.js';
 
 type QuantizeArgs = [number, number, number, number, number, number];
 type Args5 = [number, number, number, number, number];
@@ -45,6 +46,11 @@ export interface WasmKernelsOptions {
    * self-test passes (default true); false keeps them on the SIMD128 integer path.
    */
   int8Dot?: boolean;
+  /**
+   * q4's integer sums with the int8 dot: 'i32' lanes, 'i16' lanes (matmul_q4_dot16), or 'auto'
+   * (default): per shape, whichever the first calls time faster (./pick.ts). Same results.
+   */
+  q4Sums?: 'auto' | 'i32' | 'i16';
 }
 
 const PAGE = 65536;
@@ -87,6 +93,10 @@ export class WasmKernels implements Kernels {
   private scratch: Record<string, number> = {};
   /** Whether the quantized matmuls use the relaxed int8 dot product (see dotSelfTest). */
   readonly int8Dot: boolean;
+  /** How q4 sums with the int8 dot ('auto': by q4Pick); 'i32' where the int16 form failed its self-test. */
+  readonly q4Sums: 'auto' | 'i32' | 'i16';
+  /** The timings behind q4Sums 'auto': shape -> 0 (i32) or 1 (i16). */
+  readonly q4Pick = new KernelPick();
 
   constructor(
     readonly exports: KernelExports,
@@ -95,10 +105,12 @@ export class WasmKernels implements Kernels {
     readonly pool: ThreadPool,
     readonly shared: boolean,
     allowInt8Dot = true,
+    q4Sums: 'auto' | 'i32' | 'i16' = 'auto',
   ) {
     this.top = Math.ceil(exports.heap_base() / ALIGN) * ALIGN;
     this.buffers.add(memory.buffer);
     this.int8Dot = flavor === 'relaxed' && this.dotSelfTest() && allowInt8Dot;
+    this.q4Sums = this.int8Dot && this.dot16SelfTest() ? q4Sums : 'i32';
     this.base = this.top; // what the self-test took is not part of the model's plan
     this.name = `wasm-${flavor}${this.int8Dot ? '-dot' : ''}${pool.nth > 1 ? ` x${pool.nth} threads` : ''}`;
   }
@@ -127,6 +139,18 @@ export class WasmKernels implements Kernels {
     if (!this.exports.dot_probe(p, p + 16, p + 32, p + 48)) return false;
     const got = new Int32Array(this.memory.buffer, p + 48, 4);
     return want.every((v, l) => got[l] === v);
+  }
+
+  /** The same for the int16 form, i16x8.relaxed_dot_i8x16_i7x16_s (pairs; no overflow here). */
+  private dot16SelfTest(): boolean {
+    const p = this.alloc(48);
+    const a = new Int8Array(this.memory.buffer, p, 16);
+    const b = new Uint8Array(this.memory.buffer, p + 16, 16);
+    a.set([1, -2, 3, -128, 127, 5, -7, 9, -1, -1, -1, -1, 100, -100, 50, -50]);
+    b.set([1, 2, 3, 4, 127, 0, 127, 1, 5, 6, 7, 8, 127, 15, 1, 2]);
+    if (!this.exports.dot16_probe(p, p + 16, p + 32)) return false;
+    const got = new Int16Array(this.memory.buffer, p + 32, 8);
+    return Array.from(got).every((v, l) => v === a[2 * l] * b[2 * l] + a[2 * l + 1] * b[2 * l + 1]);
   }
 
   /**
@@ -270,14 +294,8 @@ export class WasmKernels implements Kernels {
         const args = [this.ptr(x), n, nbp, sc.xq, sc.xqScale, sc.xqSum];
         if (T === 1) this.exports.quantize_act(...(args as QuantizeArgs), 0, 1);
         else this.pool.run(OP.quantize_act, [...args, T]);
-        const op =
-          w.dtype === 'q8'
-            ? this.int8Dot
-              ? OP.matmul_q8_dot
-              : OP.matmul_q8
-            : this.int8Dot
-              ? OP.matmul_q4_dot
-              : OP.matmul_q4;
+        const { op, shape, variant } = this.quantizedOp(w.dtype, T, n, d);
+        const t0 = performance.now();
         this.pool.run(op, [
           this.ptr(out),
           sc.xq,
@@ -291,9 +309,29 @@ export class WasmKernels implements Kernels {
           sc.wide,
           wideBytes(n),
         ]);
+        if (shape) this.q4Pick.report(shape, variant, (performance.now() - t0) / T);
         return;
       }
     }
+  }
+
+  /** The kernel for a q8/q4 matmul; shape: set when q4Pick is timing this call. */
+  private quantizedOp(
+    dtype: 'q8' | 'q4',
+    T: number,
+    n: number,
+    d: number,
+  ): { op: number; shape: string | null; variant: 0 | 1 } {
+    if (!this.int8Dot)
+      return { op: dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4, shape: null, variant: 0 };
+    if (dtype === 'q8') return { op: OP.matmul_q8_dot, shape: null, variant: 0 };
+    if (this.q4Sums !== 'auto') {
+      const op = this.q4Sums === 'i16' ? OP.matmul_q4_dot16 : OP.matmul_q4_dot;
+      return { op, shape: null, variant: 0 };
+    }
+    const shape = `${d}x${n}x${Math.min(T, 5)}`; // 5: prefill chunks, per token
+    const variant = this.q4Pick.choose(shape);
+    return { op: variant ? OP.matmul_q4_dot16 : OP.matmul_q4_dot, shape, variant };
   }
 
   attention(
@@ -423,7 +461,15 @@ export async function createWasmKernels(o: WasmKernelsOptions = {}): Promise<Was
     );
     pool = new ThreadPool(exports, module, memory, 1, spawn!);
   }
-  const kernels = new WasmKernels(exports, memory, flavor, pool, shared, o.int8Dot ?? true);
+  const kernels = new WasmKernels(
+    exports,
+    memory,
+    flavor,
+    pool,
+    shared,
+    o.int8Dot ?? true,
+    o.q4Sums ?? 'auto',
+  );
   if (o.scratch) kernels.reserveScratch(o.scratch);
   return kernels;
 }
