@@ -36,7 +36,8 @@ const ZERO = i32x4.splat(0);
 /**
  * The most bytes of activations the few-token path sweeps for every row (its scratch, per
  * thread): they must stay in L1 while the weights stream through it. phi's n = 2048 with 4
- * tokens is 8 KB; at 16-32 KB that path was no faster than the token-by-token one.
+ * tokens is 8 KB; at 16-32 KB that path was no faster than the token-by-token one, and longer
+ * rows go through matmul_q_streams.
  */
 export const FEW_X_BYTES: i32 = 8 << 10;
 
@@ -193,6 +194,19 @@ export const FEW_X_BYTES: i32 = 8 << 10;
     );
 }
 
+/** The tn tokens' values (xq: [t][nr·128]) record by record into scratch: [r][t][128 bytes]. */
+// @ts-ignore: decorator
+@inline function recordMajor(xq: usize, nr: i32, tn: i32, scratch: usize): void {
+  const xt: usize = (<usize>nr) << 7;
+  for (let t = 0; t < tn; t++) {
+    for (let r = 0; r < nr; r++) {
+      const src = xq + <usize>t * xt + ((<usize>r) << 7);
+      const dst = scratch + ((<usize>r * <usize>tn + <usize>t) << 7);
+      for (let k: usize = 0; k < 128; k += 16) v128.store(dst + k, v128.load(src + k));
+    }
+  }
+}
+
 /**
  * 3 or 4 tokens (tn, a constant), as in decoding several sequences at once: one row at a time,
  * each record read from memory once and used for all tn tokens before the next, so the weights
@@ -224,18 +238,10 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 ): void {
   const REC: usize = q4 ? 16 + 64 : 16 + 128;
   const rowBytes = <usize>nr * REC;
-  const xt: usize = (<usize>nr) << 7; // bytes of a token's values
   const st: usize = (<usize>nr) << 4; // bytes of a token's scales (and sums)
   const od: usize = (<usize>d) << 2;
-  // the tokens' values record by record: [r][t][128 bytes]
-  const xr: usize = (<usize>tn) << 7; // bytes of one record's tokens
-  for (let t = 0; t < tn; t++) {
-    for (let r = 0; r < nr; r++) {
-      const src = xq + <usize>t * xt + ((<usize>r) << 7);
-      const dst = scratch + <usize>r * xr + ((<usize>t) << 7);
-      for (let k: usize = 0; k < 128; k += 16) v128.store(dst + k, v128.load(src + k));
-    }
-  }
+  const xr: usize = (<usize>tn) << 7; // bytes of one record's tokens in scratch
+  recordMajor(xq, nr, tn, scratch);
   const m = i8x16.splat(0x0f);
   for (let i = row0; i < row1; i++) {
     const wr = w + <usize>i * rowBytes;
@@ -293,9 +299,128 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 }
 
 /**
- * The relaxed-dot kernels: 3 or 4 tokens whose activations fit FEW_X_BYTES through
- * matmul_q_few, the rest through matmul_q. (For 2 tokens, and for phi's fc2 with n = 8192,
- * the few-token loop measured no faster: see matmul_q_few.)
+ * One record of one row for tn tokens, added to that row's running sums at ap (tn f32x4, in
+ * memory: the 4-stream loop below keeps 16 of them). rec: the record; xrec: its tokens' values
+ * ([t][128]); so: its scales' offset; st: bytes of a token's scales.
+ */
+// @ts-ignore: decorator
+@inline function recordTokens(
+  q4: bool,
+  d16: bool,
+  tn: i32,
+  rec: usize,
+  xrec: usize,
+  xs: usize,
+  xsum: usize,
+  so: usize,
+  st: usize,
+  ap: usize,
+): void {
+  const m = i8x16.splat(0x0f);
+  let s0 = ZERO,
+    s1 = ZERO,
+    s2 = ZERO,
+    s3 = ZERO;
+  if (q4) {
+    for (let j: usize = 0; j < 64; j += 16) {
+      const v = v128.load(rec + 16 + j);
+      const lo = v128.and(v, m),
+        hi = v128.and(i16x8.shr_u(v, 4), m);
+      const x = xrec + j;
+      s0 = nib2(d16, v128.load(x), lo, v128.load(x, 64), hi, s0);
+      s1 = nib2(d16, v128.load(x, 128), lo, v128.load(x, 192), hi, s1);
+      s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
+      if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
+    }
+    s0 = i32x4.sub(nibbleSum(d16, s0), i32x4.shl(v128.load(xsum + so), 3));
+    s1 = i32x4.sub(nibbleSum(d16, s1), i32x4.shl(v128.load(xsum + st + so), 3));
+    s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
+    if (tn > 3) s3 = i32x4.sub(nibbleSum(d16, s3), i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+  } else {
+    for (let k: usize = 0; k < 128; k += 16) {
+      // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
+      // so the per-token step is two operations and the dot
+      const wv = v128.load(rec + 16 + k);
+      const neg = i8x16.lt_s(wv, ZERO),
+        wa = i8x16.abs(wv);
+      const x = xrec + k;
+      s0 = dot7(i8x16.sub(v128.xor(v128.load(x), neg), neg), wa, s0);
+      s1 = dot7(i8x16.sub(v128.xor(v128.load(x, 128), neg), neg), wa, s1);
+      s2 = dot7(i8x16.sub(v128.xor(v128.load(x, 256), neg), neg), wa, s2);
+      if (tn > 3) s3 = dot7(i8x16.sub(v128.xor(v128.load(x, 384), neg), neg), wa, s3);
+    }
+  }
+  v128.store(ap, finish(s0, rec, v128.load(xs + so), v128.load(ap)));
+  v128.store(ap, finish(s1, rec, v128.load(xs + st + so), v128.load(ap, 16)), 16);
+  v128.store(ap, finish(s2, rec, v128.load(xs + 2 * st + so), v128.load(ap, 32)), 32);
+  if (tn > 3) v128.store(ap, finish(s3, rec, v128.load(xs + 3 * st + so), v128.load(ap, 48)), 48);
+}
+
+/**
+ * matmul_q_few for rows of more than FEW_X_BYTES / tn (phi's fc2, 8192 inputs): the tokens'
+ * values no longer stay in L1 while one row streams past, so 4 rows far apart (the 4 streams of
+ * matmul_q) take each record in turn and share its activations. Their 16 running sums live in
+ * scratch, after the values (tn·nr·128 + 256 bytes, which 32·n covers for rows this long): with
+ * them in registers the one-row loop above ran 15% faster, so it keeps its own copy of the
+ * record step. Measured at n = 8192 and 4 tokens: 1.3-1.5x the token loop for q4, 1.0-1.05x q8.
+ */
+// @ts-ignore: decorator
+@inline function matmul_q_streams(
+  q4: bool,
+  d16: bool,
+  tn: i32,
+  out: usize,
+  xq: usize,
+  xs: usize,
+  xsum: usize,
+  w: usize,
+  bias: usize,
+  nr: i32,
+  d: i32,
+  row0: i32,
+  row1: i32,
+  scratch: usize,
+): void {
+  const REC: usize = q4 ? 16 + 64 : 16 + 128;
+  const rowBytes = <usize>nr * REC;
+  const st: usize = (<usize>nr) << 4;
+  const od: usize = (<usize>d) << 2;
+  const xr: usize = (<usize>tn) << 7;
+  recordMajor(xq, nr, tn, scratch);
+  const accs = scratch + <usize>nr * xr;
+  for (let g = row0; g < row1; g += 4 * STREAM_ROWS) {
+    const sr = min(STREAM_ROWS, (row1 - g + 3) >> 2);
+    for (let i = g; i < g + sr; i++) {
+      for (let k: usize = 0; k < 256; k += 16) v128.store(accs + k, ZERO);
+      const w0 = w + <usize>i * rowBytes;
+      const w1 = w + <usize>min(i + sr, row1 - 1) * rowBytes;
+      const w2 = w + <usize>min(i + 2 * sr, row1 - 1) * rowBytes;
+      const w3 = w + <usize>min(i + 3 * sr, row1 - 1) * rowBytes;
+      for (let r = 0; r < nr; r++) {
+        const o = <usize>r * REC;
+        const xrec = scratch + <usize>r * xr;
+        const so = (<usize>r) << 4;
+        recordTokens(q4, d16, tn, w0 + o, xrec, xs, xsum, so, st, accs);
+        recordTokens(q4, d16, tn, w1 + o, xrec, xs, xsum, so, st, accs + 64);
+        recordTokens(q4, d16, tn, w2 + o, xrec, xs, xsum, so, st, accs + 128);
+        recordTokens(q4, d16, tn, w3 + o, xrec, xs, xsum, so, st, accs + 192);
+      }
+      for (let q = 0; q < 4; q++) {
+        const ap = accs + ((<usize>q) << 6);
+        const row = i + q * sr;
+        storeRow(out, bias, row, row1, v128.load(ap));
+        storeRow(out + od, bias, row, row1, v128.load(ap, 16));
+        storeRow(out + 2 * od, bias, row, row1, v128.load(ap, 32));
+        if (tn > 3) storeRow(out + 3 * od, bias, row, row1, v128.load(ap, 48));
+      }
+    }
+  }
+}
+
+/**
+ * The relaxed-dot kernels: 3 or 4 tokens through matmul_q_few (rows whose tokens' activations
+ * fit FEW_X_BYTES) or matmul_q_streams (longer rows); 1, 2 and more than 4 through matmul_q.
+ * (For 2 tokens the few-token loop measured no faster.)
  */
 // @ts-ignore: decorator
 @inline function matmul_q_dot(
@@ -315,11 +440,13 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   scratch: usize,
 ): void {
   const fits = <usize>T * ((<usize>nr) << 7) <= <usize>FEW_X_BYTES;
-  if (T == 3 && fits)
-    matmul_q_few(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
-  else if (T == 4 && fits)
-    matmul_q_few(q4, d16, 4, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
-  else matmul_q(q4, true, d16, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
+  if (T == 3) {
+    if (fits) matmul_q_few(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+    else matmul_q_streams(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+  } else if (T == 4) {
+    if (fits) matmul_q_few(q4, d16, 4, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+    else matmul_q_streams(q4, d16, 4, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+  } else matmul_q(q4, true, d16, out, xq, xs, xsum, w, bias, T, nr, d, row0, row1);
 }
 
 // One body for both formats and both integer paths, inlined with constant flags so the

@@ -156,7 +156,8 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
   for (const dtype of ['q8', 'q4'] as const) {
     test(`matmul ${dtype}: quantized twin over awkward sizes (padded blocks and records, short tiles)`, () => {
       const rand = xorshift(SEED + (dtype === 'q8' ? 5 : 6));
-      // T = 3, 4: the few-token path while T·n fits its scratch (n = 2048 just does, 2049 not)
+      // T = 3, 4: the few-token path while T·n fits its scratch (n = 2048 just does), 4
+      // streams past it (n = 2049, T = 4)
       for (const T of [1, 2, 3, 4, 5]) {
         for (const n of [1, 3, 17, 63, 64, 129, 2048, 2049]) {
           for (const d of n > 100 ? [1, 3, 5, 17, 63] : [1, 3, 5, 17, 63, 64, 70, 131, 195]) {
@@ -199,8 +200,10 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         [1, 128, 64],
         [3, 200, 70],
         [2, 33, 5],
-        [4, 2048, 7],
+        [4, 2048, 7], // the few-token path at its limit
         [3, 131, 65],
+        [4, 2200, 9], // past it: 4 streams sharing the activations
+        [3, 2900, 6],
       ]) {
         const src = new Float32Array(d * n).map(() => Math.round((rand() * 2 - 1) * (top - 1)));
         const x = new Float32Array(T * n).map(() => Math.round((rand() * 2 - 1) * 126));
