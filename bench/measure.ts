@@ -47,6 +47,8 @@ export interface ConfigResult {
   dtype: WeightDType;
   threads: number;
   backend: string;
+  /** q4 with the int8 dot: the integer sums the kernels picked: "i32", "i16", or "i16 for 9 of 11 shapes" (else null) */
+  q4_sums: string | null;
   weights: string;
   weight_bytes_per_token: number;
   weights_per_token: number;
@@ -55,6 +57,21 @@ export interface ConfigResult {
   peak_rss_bytes: number;
   load_seconds: number;
   profile?: Profile;
+}
+
+/** Which integer sums the q4 matmuls ran with (src/kernels/wasm/pick.ts), where there was a choice. */
+function q4Sums(k: unknown): ConfigResult['q4_sums'] {
+  const w = k as Partial<WasmKernels>;
+  if (!w.int8Dot || !w.q4Pick) return null;
+  if (w.q4Sums !== 'auto') return w.q4Sums ?? null;
+  const picks = Object.values(w.q4Pick.choices);
+  const i16 = picks.filter((v) => v === 1).length;
+  if (!picks.length) return null;
+  return i16 === picks.length
+    ? 'i16'
+    : i16 === 0
+      ? 'i32'
+      : `i16 for ${i16} of ${picks.length} shapes`;
 }
 
 const median = (xs: number[]) => {
@@ -119,8 +136,10 @@ async function computeRoof(dtype: WeightDType, threads: number): Promise<Compute
   const x = k.allocF32(T * n);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i);
   const out = k.allocF32(T * D);
+  // enough calls first for the kernels' timing picks (q4's integer sums) to settle
+  const settle = 2 * (k.q4Pick.warm + k.q4Pick.trials);
   const best = (f: () => void, reps: number) => {
-    f();
+    for (let i = 0; i < settle; i++) f();
     let t = Infinity;
     for (let r = 0; r < 5; r++) {
       const t0 = performance.now();
@@ -250,6 +269,7 @@ async function main() {
     dtype,
     threads,
     backend: model.kernels.name,
+    q4_sums: dtype === 'q4' ? q4Sums(model.kernels) : null,
     weights,
     weight_bytes_per_token: weightBytesPerToken(PHI_1_5, dtype),
     weights_per_token: weightsPerToken(PHI_1_5),

@@ -46,6 +46,8 @@ export interface BenchRow {
   peak_rss_bytes: number;
   // extensions
   backend: string;
+  /** q4 on the int8 dot: the integer sums picked (i32 or i16 lanes), else null */
+  q4_sums: string | null;
   decode_context_tokens: number;
   decode_gb_per_s: number;
   prefill_runs: number;
@@ -131,6 +133,7 @@ function rowsOf(r: ConfigResult, bw: number): BenchRow[] {
       roofline_fraction: gbs / bw,
       peak_rss_bytes: r.peak_rss_bytes,
       backend: r.backend,
+      q4_sums: r.q4_sums,
       decode_context_tokens: m.decode_context_tokens,
       decode_gb_per_s: gbs,
       prefill_runs: m.prefill_seconds.length,

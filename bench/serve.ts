@@ -1,11 +1,15 @@
 // `npm run bench -- --serve`: the OpenAI-compatible server under concurrent load, phi-1.5 shapes
 // (synthetic weights), batch decoding across slots. For 1, 2 and 4 concurrent streaming
-// requests: aggregate decode tokens/s (generated tokens / the time from the last first token
-// to the last token), time to first token, and whether every stream equals its solo run.
+// requests: aggregate decode tokens/s while all of them decode (from the last first token to
+// the first last token), time to first token, and whether every stream equals its solo run.
+// The clients run in a process of their own (bench/serve-clients.ts), as real ones do.
 // One configuration per process (the model's memory is its own):
 //   node dist/bench/serve.js --dtype q4 --threads 2 --clients 1,2,4 --tokens 48
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import { Phi } from '../src/engine.js';
 import type { WeightDType } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
@@ -13,7 +17,11 @@ import { serve } from '../src/node/serve.js';
 import { TOKENIZER_DIR } from '../src/node/synth.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { PhiTokenizer } from '../src/tokenizer/tokenizer.js';
+import type { StreamResult } from './serve-clients.js';
 import { syntheticPhi } from './synthetic.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const execFileP = promisify(execFile);
 
 export interface ServeRow {
   dtype: string;
@@ -36,47 +44,14 @@ const PROMPTS = [
   'The history of the printing press begins in',
 ];
 
-interface StreamResult {
-  text: string;
-  tokens: number;
-  sent: number;
-  first: number;
-  last: number;
-}
-
-async function stream(url: string, prompt: string, tokens: number): Promise<StreamResult> {
-  const sent = performance.now();
-  const r = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      prompt,
-      max_tokens: tokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
-  });
-  let first = 0;
-  let text = '';
-  let count = 0;
-  let buffer = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buffer.indexOf('\n\n')) >= 0) {
-      const event = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 2);
-      if (!event.startsWith('data: {')) continue;
-      const data = JSON.parse(event.slice(6));
-      if (data.usage) count = data.usage.completion_tokens;
-      const piece = data.choices?.[0]?.text;
-      if (piece !== undefined && !first) first = performance.now();
-      text += piece ?? '';
-    }
-  }
-  return { text, tokens: count, sent, first, last: performance.now() };
+/** Run n streaming requests at once from another process, as real clients are: the client's
+ * SSE parsing would otherwise share this process' main thread with the engine. */
+async function clients(url: string, prompts: string[], tokens: number): Promise<StreamResult[]> {
+  const { stdout } = await execFileP(process.execPath, [
+    path.join(HERE, 'serve-clients.js'),
+    JSON.stringify({ url, prompts, tokens }),
+  ]);
+  return JSON.parse(stdout) as StreamResult[];
 }
 
 async function main() {
@@ -103,7 +78,7 @@ async function main() {
 
   // warm-up, and each prompt's solo text (what every concurrent stream must equal)
   const solo = new Map<string, string>();
-  for (const p of PROMPTS) solo.set(p, (await stream(server.url, p, tokens)).text);
+  for (const p of PROMPTS) solo.set(p, (await clients(server.url, [p], tokens))[0].text);
 
   const rows: ServeRow[] = [];
   let one = 0;
@@ -111,18 +86,15 @@ async function main() {
     // best of 2 rounds: the machine is noisy
     let best: ServeRow | null = null;
     for (let round = 0; round < 2; round++) {
-      const runs = await Promise.all(
-        Array.from({ length: n }, (_, i) =>
-          stream(server.url, PROMPTS[i % PROMPTS.length], tokens),
-        ),
-      );
-      const start = Math.max(...runs.map((r) => r.first)); // every stream is decoding from here
-      const end = Math.max(...runs.map((r) => r.last));
-      // tokens generated after `start`, counted per stream as its share of its decode time
+      const prompts = Array.from({ length: n }, (_, i) => PROMPTS[i % PROMPTS.length]);
+      const runs = await clients(server.url, prompts, tokens);
+      // the window in which all n streams decode: from the last first token to the first last
+      // token (before it, some prompts are still prefilling; after it, fewer streams remain)
+      const start = Math.max(...runs.map((r) => r.first));
+      const end = Math.min(...runs.map((r) => r.last));
+      // each stream's tokens in the window, at its own average rate
       const decoded = runs.reduce(
-        (sum, r) =>
-          sum +
-          ((r.tokens - 1) * (r.last - Math.max(start, r.first))) / Math.max(1e-9, r.last - r.first),
+        (sum, r) => sum + ((r.tokens - 1) * (end - start)) / Math.max(1e-9, r.last - r.first),
         0,
       );
       const rate = decoded / ((end - start) / 1000);
