@@ -329,12 +329,12 @@ export const FEW_X_BYTES: i32 = 8 << 10;
       const x = xrec + j;
       s0 = nib2(d16, v128.load(x), lo, v128.load(x, 64), hi, s0);
       s1 = nib2(d16, v128.load(x, 128), lo, v128.load(x, 192), hi, s1);
-      s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
+      if (tn > 2) s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
       if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
     }
     s0 = i32x4.sub(nibbleSum(d16, s0), i32x4.shl(v128.load(xsum + so), 3));
     s1 = i32x4.sub(nibbleSum(d16, s1), i32x4.shl(v128.load(xsum + st + so), 3));
-    s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
+    if (tn > 2) s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
     if (tn > 3) s3 = i32x4.sub(nibbleSum(d16, s3), i32x4.shl(v128.load(xsum + 3 * st + so), 3));
   } else {
     for (let k: usize = 0; k < 128; k += 16) {
@@ -346,23 +346,24 @@ export const FEW_X_BYTES: i32 = 8 << 10;
       const x = xrec + k;
       s0 = dot7(i8x16.sub(v128.xor(v128.load(x), neg), neg), wa, s0);
       s1 = dot7(i8x16.sub(v128.xor(v128.load(x, 128), neg), neg), wa, s1);
-      s2 = dot7(i8x16.sub(v128.xor(v128.load(x, 256), neg), neg), wa, s2);
+      if (tn > 2) s2 = dot7(i8x16.sub(v128.xor(v128.load(x, 256), neg), neg), wa, s2);
       if (tn > 3) s3 = dot7(i8x16.sub(v128.xor(v128.load(x, 384), neg), neg), wa, s3);
     }
   }
   v128.store(ap, finish(s0, rec, v128.load(xs + so), v128.load(ap)));
   v128.store(ap, finish(s1, rec, v128.load(xs + st + so), v128.load(ap, 16)), 16);
-  v128.store(ap, finish(s2, rec, v128.load(xs + 2 * st + so), v128.load(ap, 32)), 32);
+  if (tn > 2) v128.store(ap, finish(s2, rec, v128.load(xs + 2 * st + so), v128.load(ap, 32)), 32);
   if (tn > 3) v128.store(ap, finish(s3, rec, v128.load(xs + 3 * st + so), v128.load(ap, 48)), 48);
 }
 
 /**
- * matmul_q_few for rows of more than FEW_X_BYTES / tn (phi's fc2, 8192 inputs): the tokens'
- * values no longer stay in L1 while one row streams past, so 4 rows far apart (the 4 streams of
- * matmul_q) take each record in turn and share its activations. Their 16 running sums live in
- * scratch, after the values (tn·nr·128 + 256 bytes, which 32·n covers for rows this long): with
- * them in registers the one-row loop above ran 15% faster, so it keeps its own copy of the
- * record step. Measured at n = 8192 and 4 tokens: 1.3-1.5x the token loop for q4, 1.0-1.05x q8.
+ * tn = 2..4 tokens over 4 rows far apart (the 4 streams of matmul_q), which take each record
+ * in turn and share its activations. For rows of more than FEW_X_BYTES / tn (phi's fc2, 8192
+ * inputs), where the tokens' values no longer stay in L1 while one row streams past, and for
+ * q4's 2-token steps. The 16 running sums live in scratch after the values (tn·nr·128 + 256
+ * bytes: within wideBytes(n), 8 KB or 32·n). With them in registers the one-row loop above ran
+ * 15% faster, so it keeps its own copy of the record step. Measured at n = 8192 and 4 tokens:
+ * 1.3-1.5x the token loop for q4, 1.0-1.05x for q8.
  */
 // @ts-ignore: decorator
 @inline function matmul_q_streams(
@@ -410,7 +411,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
         const row = i + q * sr;
         storeRow(out, bias, row, row1, v128.load(ap));
         storeRow(out + od, bias, row, row1, v128.load(ap, 16));
-        storeRow(out + 2 * od, bias, row, row1, v128.load(ap, 32));
+        if (tn > 2) storeRow(out + 2 * od, bias, row, row1, v128.load(ap, 32));
         if (tn > 3) storeRow(out + 3 * od, bias, row, row1, v128.load(ap, 48));
       }
     }
@@ -419,8 +420,9 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 
 /**
  * The relaxed-dot kernels: 3 or 4 tokens through matmul_q_few (rows whose tokens' activations
- * fit FEW_X_BYTES) or matmul_q_streams (longer rows); 1, 2 and more than 4 through matmul_q.
- * (For 2 tokens the few-token loop measured no faster.)
+ * fit FEW_X_BYTES) or matmul_q_streams (longer rows); 2 q4 tokens through matmul_q_streams
+ * (1.1-1.25x the token loop; for q8 it was no faster, and the one-row loop ran 2 tokens as
+ * slowly as 3); 1, the other 2s and more than 4 through matmul_q.
  */
 // @ts-ignore: decorator
 @inline function matmul_q_dot(
@@ -440,7 +442,9 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   scratch: usize,
 ): void {
   const fits = <usize>T * ((<usize>nr) << 7) <= <usize>FEW_X_BYTES;
-  if (T == 3) {
+  if (T == 2 && q4)
+    matmul_q_streams(q4, d16, 2, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
+  else if (T == 3) {
     if (fits) matmul_q_few(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
     else matmul_q_streams(q4, d16, 3, out, xq, xs, xsum, w, bias, nr, d, row0, row1, scratch);
   } else if (T == 4) {
