@@ -5,13 +5,13 @@
 //   node dist/bench/measure.js --dtype f16 --threads 2 --prefill 128,512 --decode 128 --runs 3
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { allocQuantized, quantizeRows } from '../src/formats/quant.js';
-import type { Weight, WeightDType } from '../src/kernels/types.js';
+import type { WeightDType } from '../src/kernels/types.js';
 import { createWasmKernels, type WasmKernels } from '../src/kernels/wasm/index.js';
 import type { PhiForCausalLM } from '../src/model/causal_lm.js';
 import { PHI_1_5 } from '../src/model/config.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
+import { roofWeight } from './batch-roof.js';
 import { syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
 
 export interface Measurement {
@@ -152,24 +152,6 @@ async function computeRoof(dtype: WeightDType, threads: number): Promise<Compute
   const prefill = best(() => k.matmul(out, x, big, null, T, n, D), 2);
   k.close();
   return { decode_weights_per_s: (d * n) / decode, prefill_macs_per_s: (T * D * n) / prefill };
-}
-
-function roofWeight(k: WasmKernels, dtype: WeightDType, d: number, n: number): Weight {
-  const src = new Float32Array(d * n);
-  for (let i = 0; i < src.length; i++) src[i] = Math.sin(i * 0.37) * 0.05;
-  if (dtype === 'q8' || dtype === 'q4') {
-    const w = allocQuantized(k, dtype, d, n);
-    quantizeRows(src, d, n, w, 0);
-    return w;
-  }
-  if (dtype === 'f32') {
-    const data = k.allocF32(d * n);
-    data.set(src);
-    return { dtype, data };
-  }
-  const data = k.allocU16(d * n);
-  for (let i = 0; i < data.length; i++) data[i] = 0x2000 + (i % 4093); // normal f16 values
-  return { dtype, data };
 }
 
 /**

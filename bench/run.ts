@@ -204,10 +204,17 @@ function table(
       '',
       'server (phi serve, --parallel 4): concurrent streams, aggregate decode tok/s, time to first token',
     );
-    lines.push('dtype clients  tok/s   x one   ttft ms (median, max)  each = solo');
+    lines.push(
+      'roof: the most these streams can decode here (memory: bandwidth / bytes a step; compute: the',
+      'matmuls from cache at that many tokens); ceiling = roof / one stream: the most batching can give.',
+    );
+    lines.push(
+      'dtype clients  tok/s   x one   ttft ms (median, max)  each = solo |  roof  bound    %  ceiling',
+    );
     for (const r of serve)
       lines.push(
-        `${r.dtype.padEnd(5)} ${String(r.clients).padStart(7)}  ${f(r.aggregate_decode_tokens_per_s, 5)}  ${f(r.speedup, 5, 2)}   ${f(r.time_to_first_token_ms_median, 6, 0)} ${f(r.time_to_first_token_ms_max, 6, 0)}         ${r.streams_equal_solo}`,
+        `${r.dtype.padEnd(5)} ${String(r.clients).padStart(7)}  ${f(r.aggregate_decode_tokens_per_s, 5)}  ${f(r.speedup, 5, 2)}   ${f(r.time_to_first_token_ms_median, 6, 0)} ${f(r.time_to_first_token_ms_max, 6, 0)}         ${String(r.streams_equal_solo).padEnd(5)} | ` +
+          `${f(Math.min(r.memory_roof_tokens_per_s, r.compute_roof_tokens_per_s), 5)}  ${r.roof_bound.padEnd(7)} ${f(r.fraction_of_roof * 100, 3, 0)}  ${f(r.speedup_ceiling, 6, 2)}x`,
       );
   }
   return lines.join('\n');

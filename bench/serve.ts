@@ -1,7 +1,8 @@
 // `npm run bench -- --serve`: the OpenAI-compatible server under concurrent load, phi-1.5 shapes
 // (synthetic weights), batch decoding across slots. For 1, 2 and 4 concurrent streaming
 // requests: aggregate decode tokens/s while all of them decode (from the last first token to
-// the first last token), time to first token, and whether every stream equals its solo run.
+// the first last token), time to first token, whether every stream equals its solo run, and
+// the roof of that many streams on this machine (bench/batch-roof.ts).
 // The clients run in a process of their own (bench/serve-clients.ts), as real ones do.
 // One configuration per process (the model's memory is its own):
 //   node dist/bench/serve.js --dtype q4 --threads 2 --clients 1,2,4 --tokens 48
@@ -18,6 +19,7 @@ import { TOKENIZER_DIR } from '../src/node/synth.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { PhiTokenizer } from '../src/tokenizer/tokenizer.js';
 import type { StreamResult } from './serve-clients.js';
+import { batchRoof } from './batch-roof.js';
 import { syntheticPhi } from './synthetic.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -35,6 +37,16 @@ export interface ServeRow {
   time_to_first_token_ms_max: number;
   streams_equal_solo: boolean;
   backend: string;
+  /** The ceiling of these n streams here (bench/batch-roof.ts): n · bandwidth / weight bytes a token */
+  memory_roof_tokens_per_s: number;
+  /** n / the matmuls' time for a step of n tokens, weights in cache */
+  compute_roof_tokens_per_s: number;
+  /** which roof is lower */
+  roof_bound: 'memory' | 'compute';
+  /** aggregate over the lower roof */
+  fraction_of_roof: number;
+  /** the lower roof over one stream's measured rate: the most "speedup" this machine allows */
+  speedup_ceiling: number;
 }
 
 const PROMPTS = [
@@ -69,6 +81,9 @@ async function main() {
   const clientList = values.clients!.split(',').map(Number);
   const tokens = Number(values.tokens);
   const parallel = Math.max(...clientList);
+  // what these stream counts could reach here at most; measured before and after the server
+  // (the better of the two), as this machine's speed drifts
+  const roofBefore = await batchRoof(dtype, threads, clientList);
   const kernels = await createWasmKernels({ threads, readWasm, spawnWorker, reserveBytes: 3.6e9 });
   const model = syntheticPhi(kernels, dtype, { maxPositions: Number(values.context) });
   const json = (f: string) => JSON.parse(readFileSync(`${TOKENIZER_DIR}/${f}`, 'utf8'));
@@ -111,20 +126,43 @@ async function main() {
         time_to_first_token_ms_max: ttft[ttft.length - 1],
         streams_equal_solo: false,
         backend: kernels.name,
+        memory_roof_tokens_per_s: 0,
+        compute_roof_tokens_per_s: 0,
+        roof_bound: 'memory',
+        fraction_of_roof: 0,
+        speedup_ceiling: 0,
       };
       const b = best.get(n);
       if (!b || row.aggregate_decode_tokens_per_s > b.aggregate_decode_tokens_per_s)
         best.set(n, row);
     }
   }
-  const rows = clientList.map((n) => best.get(n)!);
-  const one = best.get(1)?.aggregate_decode_tokens_per_s ?? rows[0].aggregate_decode_tokens_per_s;
-  for (const r of rows) {
-    r.speedup = r.aggregate_decode_tokens_per_s / one;
-    r.streams_equal_solo = allEqual.get(r.clients)!; // in every round
-  }
   await server.close();
   phi.close();
+  const roofAfter = await batchRoof(dtype, threads, clientList);
+  const roof = roofBefore.rows.map((b, i) => ({
+    memory_roof_tokens_per_s: Math.max(
+      b.memory_roof_tokens_per_s,
+      roofAfter.rows[i].memory_roof_tokens_per_s,
+    ),
+    compute_roof_tokens_per_s: Math.max(
+      b.compute_roof_tokens_per_s,
+      roofAfter.rows[i].compute_roof_tokens_per_s,
+    ),
+  }));
+
+  const rows = clientList.map((n) => best.get(n)!);
+  const one = best.get(1)?.aggregate_decode_tokens_per_s ?? rows[0].aggregate_decode_tokens_per_s;
+  rows.forEach((r, i) => {
+    const { memory_roof_tokens_per_s: memory, compute_roof_tokens_per_s: compute } = roof[i];
+    r.speedup = r.aggregate_decode_tokens_per_s / one;
+    r.streams_equal_solo = allEqual.get(r.clients)!; // in every round
+    r.memory_roof_tokens_per_s = memory;
+    r.compute_roof_tokens_per_s = compute;
+    r.roof_bound = memory <= compute ? 'memory' : 'compute';
+    r.fraction_of_roof = r.aggregate_decode_tokens_per_s / Math.min(memory, compute);
+    r.speedup_ceiling = Math.min(memory, compute) / one;
+  });
   process.stdout.write(JSON.stringify(rows) + '\n');
 }
 
