@@ -9,6 +9,8 @@
 // bytes), its 4 blocks interleaved 4 values at a time; x: 4 tokens' int8 values, [t][r][128];
 // scales: one f32x4 a record and token (the weight scales times the activation scales).
 
+import { hsum, madd } from './simd';
+
 const M = i8x16.splat(0x0f);
 const ZERO = i32x4.splat(0);
 
@@ -30,19 +32,13 @@ const ZERO = i32x4.splat(0);
 /** acc + the block sums p (i32x4) times their scales at s. */
 // @ts-ignore: decorator
 @inline function scaled(p: v128, s: usize, acc: v128): v128 {
-  return f32x4.relaxed_madd(f32x4.convert_i32x4_s(p), v128.load(s), acc);
+  return madd(f32x4.convert_i32x4_s(p), v128.load(s), acc);
 }
 
 /** The 4 f32x4 sums added into one number (so that nothing is optimized away). */
 // @ts-ignore: decorator
 @inline function total(a0: v128, a1: v128, a2: v128, a3: v128): f32 {
-  const s = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
-  return (
-    f32x4.extract_lane(s, 0) +
-    f32x4.extract_lane(s, 1) +
-    f32x4.extract_lane(s, 2) +
-    f32x4.extract_lane(s, 3)
-  );
+  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
 }
 
 /**

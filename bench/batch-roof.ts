@@ -20,6 +20,18 @@ export interface BatchRoof {
   compute_roof_tokens_per_s: number;
 }
 
+/** Seconds one call of f takes: the best of 5 timings of `reps` calls, after `warm` calls. */
+export function bestSeconds(f: () => void, reps: number, warm: number): number {
+  for (let i = 0; i < warm; i++) f();
+  let t = Infinity;
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) f();
+    t = Math.min(t, (performance.now() - t0) / 1000 / reps);
+  }
+  return t;
+}
+
 /** A (d, n) weight of `dtype` with values in the range of real ones, in k's memory. */
 export function roofWeight(k: WasmKernels, dtype: WeightDType, d: number, n: number): Weight {
   const src = new Float32Array(d * n);
@@ -96,20 +108,10 @@ function matmulSteps(
   const x = k.allocF32(Math.max(...streams) * F);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i);
   const out = k.allocF32(Math.max(...streams) * Math.max(...shapes.map((s) => s.rows)));
-  const seconds = (f: () => void, reps: number) => {
-    for (let i = 0; i < 8; i++) f(); // past the engine's first tier
-    let t = Infinity;
-    for (let r = 0; r < 5; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) f();
-      t = Math.min(t, (performance.now() - t0) / 1000 / reps);
-    }
-    return t;
-  };
   // every weight of the model times T tokens, at each shape's rate
   return streams.map((T) =>
     shapes.reduce((sum, { n, rows, w, weights }) => {
-      const call = seconds(() => k.matmul(out, x, w, null, T, n, rows), 20);
+      const call = bestSeconds(() => k.matmul(out, x, w, null, T, n, rows), 20, 8);
       return sum + (call * weights) / (rows * n);
     }, 0),
   );

@@ -11,7 +11,7 @@ import type { PhiForCausalLM } from '../src/model/causal_lm.js';
 import { PHI_1_5 } from '../src/model/config.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
-import { roofWeight } from './batch-roof.js';
+import { bestSeconds, roofWeight } from './batch-roof.js';
 import { syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
 
 export interface Measurement {
@@ -138,16 +138,7 @@ async function computeRoof(dtype: WeightDType, threads: number): Promise<Compute
   const out = k.allocF32(T * D);
   // enough calls first for the kernels' timing picks (q4's integer sums) to settle
   const settle = 2 * (k.q4Pick.warm + k.q4Pick.trials);
-  const best = (f: () => void, reps: number) => {
-    for (let i = 0; i < settle; i++) f();
-    let t = Infinity;
-    for (let r = 0; r < 5; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < reps; i++) f();
-      t = Math.min(t, (performance.now() - t0) / 1000 / reps);
-    }
-    return t;
-  };
+  const best = (f: () => void, reps: number) => bestSeconds(f, reps, settle);
   const decode = best(() => k.matmul(out, x, w, null, 1, n, d), 200);
   const prefill = best(() => k.matmul(out, x, big, null, T, n, D), 2);
   k.close();
