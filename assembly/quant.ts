@@ -112,7 +112,8 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 /**
  * acc + xa·lo + xb·hi for nibbles lo, hi (0..15): in i32x4 lanes (d16 false), or in i16x8
  * lanes (d16 true: i16x8.relaxed_dot, pairs of products; a record's 8 such steps stay within
- * 8 · 2 · 15 · 127 = 30480, no overflow), widened once a record by nibbleSum.
+ * 8 · 2 · 15 · 127 = 30480 from 0, and within ±16256 from nibbleOffsets' start: no overflow),
+ * widened once a record by nibbleSum.
  */
 // @ts-ignore: decorator
 @inline function nib2(d16: bool, xa: v128, lo: v128, xb: v128, hi: v128, acc: v128): v128 {
@@ -208,15 +209,36 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 }
 
 /**
+ * q4's -8·Σx term in int16 lanes, for the int16 sums to start from: for each record and token
+ * of scratch (recordMajor's layout), at offs + (r·tn + t)·16, lane l = -8 · the sum of the 16
+ * values that lane l of i16x8.relaxed_dot meets in nib2 (bytes 2l, 2l+1 of each 16). A lane's
+ * running sum is then Σ q·x over the products done and -8·x over the rest: within ±16·8·127,
+ * so int16 holds it at every step, and extadd_pairwise gives each block's exact sum.
+ */
+// @ts-ignore: decorator
+@inline function nibbleOffsets(scratch: usize, nr: i32, tn: i32, offs: usize): void {
+  const count = nr * tn;
+  for (let i = 0; i < count; i++) {
+    const x = scratch + ((<usize>i) << 7);
+    let sum = i16x8.extadd_pairwise_i8x16_s(v128.load(x));
+    for (let k: usize = 16; k < 128; k += 16)
+      sum = i16x8.add(sum, i16x8.extadd_pairwise_i8x16_s(v128.load(x + k)));
+    v128.store(offs + ((<usize>i) << 4), i16x8.neg(i16x8.shl(sum, 3)));
+  }
+}
+
+/**
  * 3 or 4 tokens (tn, a constant), as in decoding several sequences at once: one row at a time,
  * each record read from memory once and used for all tn tokens before the next, so the weights
  * stream in at an even pace while the tokens' work is done (the token-by-token loop reads a
  * row group once, then computes from cache with no memory traffic in flight).
- *   q4: each 16 bytes of nibbles unpacked once for all tokens;
+ *   q4: each 16 bytes of nibbles unpacked once for all tokens; the int16 sums start from
+ *       the -8·Σx term (nibbleOffsets, once a call), not corrected after each record;
  *   q8: the sign of w moved onto x (below), |w| and the sign mask made once for all tokens.
  * The activations are first copied record by record into scratch (tn·nr·128 bytes of this
- * thread's own, at most FEW_X_BYTES), a record's tokens side by side: rows of 2 or 8 KB put
- * the tokens a multiple of 4 KB apart, in the same L1 sets, which cost a third of the speed.
+ * thread's own, at most FEW_X_BYTES; q4's int16 starts follow, tn·nr·16), a record's tokens
+ * side by side: rows of 2 or 8 KB put the tokens a multiple of 4 KB apart, in the same L1
+ * sets, which cost a third of the speed.
  * Each (row, token) sums its records in order, as the other paths do.
  */
 // @ts-ignore: decorator
@@ -242,6 +264,8 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   const od: usize = (<usize>d) << 2;
   const xr: usize = (<usize>tn) << 7; // bytes of one record's tokens in scratch
   recordMajor(xq, nr, tn, scratch);
+  const offs = scratch + <usize>nr * xr; // q4, int16 sums: their -8·Σx starts
+  if (q4 && d16) nibbleOffsets(scratch, nr, tn, offs);
   const m = i8x16.splat(0x0f);
   for (let i = row0; i < row1; i++) {
     const wr = w + <usize>i * rowBytes;
@@ -257,6 +281,13 @@ export const FEW_X_BYTES: i32 = 8 << 10;
         s1 = ZERO,
         s2 = ZERO,
         s3 = ZERO;
+      if (q4 && d16) {
+        const o = offs + ((<usize>r * <usize>tn) << 4);
+        s0 = v128.load(o);
+        s1 = v128.load(o, 16);
+        s2 = v128.load(o, 32);
+        if (tn > 3) s3 = v128.load(o, 48);
+      }
       if (q4) {
         for (let j: usize = 0; j < 64; j += 16) {
           const v = v128.load(rec + 16 + j);
@@ -268,10 +299,17 @@ export const FEW_X_BYTES: i32 = 8 << 10;
           s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
           if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
         }
-        s0 = i32x4.sub(nibbleSum(d16, s0), i32x4.shl(v128.load(xsum + so), 3));
-        s1 = i32x4.sub(nibbleSum(d16, s1), i32x4.shl(v128.load(xsum + st + so), 3));
-        s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
-        if (tn > 3) s3 = i32x4.sub(nibbleSum(d16, s3), i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+        if (d16) {
+          s0 = nibbleSum(true, s0);
+          s1 = nibbleSum(true, s1);
+          s2 = nibbleSum(true, s2);
+          if (tn > 3) s3 = nibbleSum(true, s3);
+        } else {
+          s0 = i32x4.sub(s0, i32x4.shl(v128.load(xsum + so), 3));
+          s1 = i32x4.sub(s1, i32x4.shl(v128.load(xsum + st + so), 3));
+          s2 = i32x4.sub(s2, i32x4.shl(v128.load(xsum + 2 * st + so), 3));
+          if (tn > 3) s3 = i32x4.sub(s3, i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+        }
       } else {
         for (let k: usize = 0; k < 128; k += 16) {
           // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
@@ -315,12 +353,19 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   so: usize,
   st: usize,
   ap: usize,
+  off: usize,
 ): void {
   const m = i8x16.splat(0x0f);
   let s0 = ZERO,
     s1 = ZERO,
     s2 = ZERO,
     s3 = ZERO;
+  if (q4 && d16) {
+    s0 = v128.load(off);
+    s1 = v128.load(off, 16);
+    if (tn > 2) s2 = v128.load(off, 32);
+    if (tn > 3) s3 = v128.load(off, 48);
+  }
   if (q4) {
     for (let j: usize = 0; j < 64; j += 16) {
       const v = v128.load(rec + 16 + j);
@@ -332,10 +377,17 @@ export const FEW_X_BYTES: i32 = 8 << 10;
       if (tn > 2) s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
       if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
     }
-    s0 = i32x4.sub(nibbleSum(d16, s0), i32x4.shl(v128.load(xsum + so), 3));
-    s1 = i32x4.sub(nibbleSum(d16, s1), i32x4.shl(v128.load(xsum + st + so), 3));
-    if (tn > 2) s2 = i32x4.sub(nibbleSum(d16, s2), i32x4.shl(v128.load(xsum + 2 * st + so), 3));
-    if (tn > 3) s3 = i32x4.sub(nibbleSum(d16, s3), i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+    if (d16) {
+      s0 = nibbleSum(true, s0);
+      s1 = nibbleSum(true, s1);
+      if (tn > 2) s2 = nibbleSum(true, s2);
+      if (tn > 3) s3 = nibbleSum(true, s3);
+    } else {
+      s0 = i32x4.sub(s0, i32x4.shl(v128.load(xsum + so), 3));
+      s1 = i32x4.sub(s1, i32x4.shl(v128.load(xsum + st + so), 3));
+      if (tn > 2) s2 = i32x4.sub(s2, i32x4.shl(v128.load(xsum + 2 * st + so), 3));
+      if (tn > 3) s3 = i32x4.sub(s3, i32x4.shl(v128.load(xsum + 3 * st + so), 3));
+    }
   } else {
     for (let k: usize = 0; k < 128; k += 16) {
       // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
@@ -360,8 +412,8 @@ export const FEW_X_BYTES: i32 = 8 << 10;
  * tn = 2..4 tokens over 4 rows far apart (the 4 streams of matmul_q), which take each record
  * in turn and share its activations. For rows of more than FEW_X_BYTES / tn (phi's fc2, 8192
  * inputs), where the tokens' values no longer stay in L1 while one row streams past, and for
- * q4's 2-token steps. The 16 running sums live in scratch after the values (tn·nr·128 + 256
- * bytes: within wideBytes(n), 8 KB or 32·n). With them in registers the one-row loop above ran
+ * q4's 2-token steps. The 16 running sums live in scratch after the values and q4's int16
+ * starts (tn·nr·144 + 256 bytes: within wideBytes(n), 8 KB or 32·n). With them in registers the one-row loop above ran
  * 15% faster, so it keeps its own copy of the record step. Measured at n = 8192 and 4 tokens:
  * 1.3-1.5x the token loop for q4, 1.0-1.05x for q8.
  */
@@ -388,7 +440,9 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   const od: usize = (<usize>d) << 2;
   const xr: usize = (<usize>tn) << 7;
   recordMajor(xq, nr, tn, scratch);
-  const accs = scratch + <usize>nr * xr;
+  const offs = scratch + <usize>nr * xr; // q4, int16 sums: their -8·Σx starts
+  if (q4 && d16) nibbleOffsets(scratch, nr, tn, offs);
+  const accs = offs + ((<usize>nr * <usize>tn) << 4);
   for (let g = row0; g < row1; g += 4 * STREAM_ROWS) {
     const sr = min(STREAM_ROWS, (row1 - g + 3) >> 2);
     for (let i = g; i < g + sr; i++) {
@@ -401,10 +455,11 @@ export const FEW_X_BYTES: i32 = 8 << 10;
         const o = <usize>r * REC;
         const xrec = scratch + <usize>r * xr;
         const so = (<usize>r) << 4;
-        recordTokens(q4, d16, tn, w0 + o, xrec, xs, xsum, so, st, accs);
-        recordTokens(q4, d16, tn, w1 + o, xrec, xs, xsum, so, st, accs + 64);
-        recordTokens(q4, d16, tn, w2 + o, xrec, xs, xsum, so, st, accs + 128);
-        recordTokens(q4, d16, tn, w3 + o, xrec, xs, xsum, so, st, accs + 192);
+        const off = offs + ((<usize>r * <usize>tn) << 4);
+        recordTokens(q4, d16, tn, w0 + o, xrec, xs, xsum, so, st, accs, off);
+        recordTokens(q4, d16, tn, w1 + o, xrec, xs, xsum, so, st, accs + 64, off);
+        recordTokens(q4, d16, tn, w2 + o, xrec, xs, xsum, so, st, accs + 128, off);
+        recordTokens(q4, d16, tn, w3 + o, xrec, xs, xsum, so, st, accs + 192, off);
       }
       for (let q = 0; q < 4; q++) {
         const ap = accs + ((<usize>q) << 6);

@@ -229,6 +229,53 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     });
   }
 
+  test('q4 with int16 sums: exact at the ends of their range (every weight and activation extreme)', () => {
+    // the int16 lanes start from -8·Σx and take each product in turn; with every |x| = 127 and
+    // every weight -8 or +7 they reach ±16256, the most the proof in assembly/quant.ts allows
+    const rand = xorshift(SEED + 10);
+    for (const [T, n] of [
+      [3, 2048],
+      [4, 2048], // the few-token path
+      [4, 2200], // 4 streams
+      [2, 300], // q4's 2 tokens go through the streams too
+    ]) {
+      const d = 4;
+      const weight = (i: number, j: number) =>
+        i === 0 ? -8 : i === 1 ? 7 : i === 2 ? ((j >> 4) & 1 ? 7 : -8) : rand() < 0.5 ? -8 : 7;
+      const value = (t: number, j: number) =>
+        t === 0
+          ? 127
+          : t === 1
+            ? -127
+            : t === 2
+              ? (j >> 3) & 1
+                ? 127
+                : -127
+              : rand() < 0.5
+                ? -127
+                : 127;
+      const src = new Float32Array(d * n).map((_, k) => weight(Math.floor(k / n), k % n));
+      const x = new Float32Array(T * n).map((_, k) => value(Math.floor(k / n), k % n));
+      const w = allocQuantized(one, 'q4', d, n);
+      quantizeRows(src, d, n, w, 0);
+      const exact = new Float32Array(T * d);
+      for (let t = 0; t < T; t++)
+        for (let i = 0; i < d; i++) {
+          let sum = 0;
+          for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
+          exact[t * d + i] = sum;
+        }
+      for (const k of [sums16, sums32, ext]) {
+        expect([k.name, T, n, Array.from(matmulOn(k, x, w, null, T, n, d))]).toEqual([
+          k.name,
+          T,
+          n,
+          Array.from(exact),
+        ]);
+      }
+    }
+  });
+
   test("the tiling constants the TypeScript side sizes scratch and splits by are the modules' own", () => {
     // WIDE_ROWS sizes each thread's f16 prefill scratch: a smaller one here would overrun it
     expect(one.exports.WIDE_ROWS.value).toBe(WIDE_ROWS);
