@@ -41,13 +41,19 @@ const ZERO = i32x4.splat(0);
   return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
 }
 
+const Q4_INT16: i32 = 0; // q4, products summed in int16 lanes (as matmul_q4_dot16)
+const Q4_INT32: i32 = 1; // q4, in int32 lanes
+const Q8: i32 = 2; // q8: the relaxed dot needs one operand in 0..127, so each token's values
+// take the weights' signs (x·w = (x·sgn w)·|w|), |w| and the sign mask made once for all tokens
+
 /**
- * q4 x 4 tokens, `reps` times over `records` records: nibbles unpacked once for all tokens,
- * each token's products summed in int16 lanes (i16 true, as matmul_q4_dot16) or int32 lanes.
+ * 4 tokens times `records` records of weights, `reps` times: each 16 bytes of weights loaded
+ * (and unpacked, or split into sign and magnitude) once for all 4 tokens, each record's block
+ * sums scaled into the f32 sums.
  */
 // @ts-ignore: decorator
-@inline function q4(
-  i16: bool,
+@inline function fourTokens(
+  kind: i32,
   w: usize,
   x: usize,
   scales: usize,
@@ -59,18 +65,26 @@ const ZERO = i32x4.splat(0);
     a2 = f32x4.splat(0),
     a3 = f32x4.splat(0);
   const xt: usize = (<usize>records) << 7; // bytes of one token's values
+  const recBytes: usize = kind == Q8 ? 128 : 64;
   for (let rep = 0; rep < reps; rep++) {
     for (let r = 0; r < records; r++) {
-      const rec = w + ((<usize>r) << 6);
+      const rec = w + <usize>r * recBytes;
       const xr = x + ((<usize>r) << 7);
       let s0 = ZERO,
         s1 = ZERO,
         s2 = ZERO,
         s3 = ZERO;
-      for (let j: usize = 0; j < 64; j += 16) {
+      for (let j: usize = 0; j < recBytes; j += 16) {
         const v = v128.load(rec + j);
         const p = xr + j;
-        if (i16) {
+        if (kind == Q8) {
+          const neg = i8x16.lt_s(v, ZERO),
+            wa = i8x16.abs(v);
+          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p), neg), wa, s0);
+          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + xt), neg), wa, s1);
+          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 2 * xt), neg), wa, s2);
+          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 3 * xt), neg), wa, s3);
+        } else if (kind == Q4_INT16) {
           s0 = nibbles16(v, p, s0);
           s1 = nibbles16(v, p + xt, s1);
           s2 = nibbles16(v, p + 2 * xt, s2);
@@ -82,7 +96,7 @@ const ZERO = i32x4.splat(0);
           s3 = nibbles32(v, p + 3 * xt, s3);
         }
       }
-      if (i16) {
+      if (kind == Q4_INT16) {
         s0 = i32x4.extadd_pairwise_i16x8_s(s0);
         s1 = i32x4.extadd_pairwise_i16x8_s(s1);
         s2 = i32x4.extadd_pairwise_i16x8_s(s2);
@@ -99,49 +113,15 @@ const ZERO = i32x4.splat(0);
 }
 
 export function q4_int16(w: usize, x: usize, scales: usize, records: i32, reps: i32): f32 {
-  return q4(true, w, x, scales, records, reps);
+  return fourTokens(Q4_INT16, w, x, scales, records, reps);
 }
 
 export function q4_int32(w: usize, x: usize, scales: usize, records: i32, reps: i32): f32 {
-  return q4(false, w, x, scales, records, reps);
+  return fourTokens(Q4_INT32, w, x, scales, records, reps);
 }
 
-/**
- * q8 x 4 tokens: the relaxed dot needs one operand in 0..127, so each token's values take the
- * weights' signs (x·w = (x·sgn w)·|w|), |w| and the sign mask made once for all tokens.
- */
 export function q8(w: usize, x: usize, scales: usize, records: i32, reps: i32): f32 {
-  let a0 = f32x4.splat(0),
-    a1 = f32x4.splat(0),
-    a2 = f32x4.splat(0),
-    a3 = f32x4.splat(0);
-  const xt: usize = (<usize>records) << 7;
-  for (let rep = 0; rep < reps; rep++) {
-    for (let r = 0; r < records; r++) {
-      const rec = w + ((<usize>r) << 7);
-      const xr = x + ((<usize>r) << 7);
-      let s0 = ZERO,
-        s1 = ZERO,
-        s2 = ZERO,
-        s3 = ZERO;
-      for (let k: usize = 0; k < 128; k += 16) {
-        const wv = v128.load(rec + k);
-        const neg = i8x16.lt_s(wv, ZERO),
-          wa = i8x16.abs(wv);
-        const p = xr + k;
-        s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p), neg), wa, s0);
-        s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + xt), neg), wa, s1);
-        s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 2 * xt), neg), wa, s2);
-        s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 3 * xt), neg), wa, s3);
-      }
-      const s = scales + ((<usize>r) << 6);
-      a0 = scaled(s0, s, a0);
-      a1 = scaled(s1, s + 16, a1);
-      a2 = scaled(s2, s + 32, a2);
-      a3 = scaled(s3, s + 48, a3);
-    }
-  }
-  return total(a0, a1, a2, a3);
+  return fourTokens(Q8, w, x, scales, records, reps);
 }
 
 /** x negated where neg is all ones. */

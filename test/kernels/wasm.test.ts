@@ -86,6 +86,24 @@ function expectRowsAsAlone(
   }
 }
 
+/** x (T, n) times the integer-valued weights src (d, n), transposed: exact in f64. */
+function exactProducts(
+  src: Float32Array,
+  x: Float32Array,
+  T: number,
+  n: number,
+  d: number,
+): Float32Array {
+  const out = new Float32Array(T * d);
+  for (let t = 0; t < T; t++)
+    for (let i = 0; i < d; i++) {
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
+      out[t * d + i] = sum;
+    }
+  return out;
+}
+
 function fill(a: Float32Array, rand: () => number, scale = 1): Float32Array {
   for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * scale;
   return a;
@@ -212,13 +230,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         for (let t = 0; t < T; t++) for (let b = 0; b * 32 < n; b++) x[t * n + b * 32] = 127;
         const w = allocQuantized(one, dtype, d, n);
         quantizeRows(src, d, n, w, 0);
-        const exact = new Float32Array(T * d);
-        for (let t = 0; t < T; t++)
-          for (let i = 0; i < d; i++) {
-            let sum = 0;
-            for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
-            exact[t * d + i] = sum;
-          }
+        const exact = exactProducts(src, x, T, n, d);
         for (const k of [one, ext, three, sums32, sums16]) {
           expect([k.name, Array.from(matmulOn(k, x, w, null, T, n, d))]).toEqual([
             k.name,
@@ -258,13 +270,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
       const x = new Float32Array(T * n).map((_, k) => value(Math.floor(k / n), k % n));
       const w = allocQuantized(one, 'q4', d, n);
       quantizeRows(src, d, n, w, 0);
-      const exact = new Float32Array(T * d);
-      for (let t = 0; t < T; t++)
-        for (let i = 0; i < d; i++) {
-          let sum = 0;
-          for (let j = 0; j < n; j++) sum += src[i * n + j] * x[t * n + j];
-          exact[t * d + i] = sum;
-        }
+      const exact = exactProducts(src, x, T, n, d);
       for (const k of [sums16, sums32, ext]) {
         expect([k.name, T, n, Array.from(matmulOn(k, x, w, null, T, n, d))]).toEqual([
           k.name,
