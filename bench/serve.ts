@@ -37,9 +37,9 @@ export interface ServeRow {
   time_to_first_token_ms_max: number;
   streams_equal_solo: boolean;
   backend: string;
-  /** The ceiling of these n streams here (bench/batch-roof.ts): n · bandwidth / weight bytes a token */
+  /** The most n streams decode here if memory binds (bench/batch-roof.ts): n · bandwidth / weight bytes a token */
   memory_roof_tokens_per_s: number;
-  /** n / the matmuls' time for a step of n tokens, weights in cache */
+  /** ... if arithmetic binds: n / the matmuls' time for a step of n tokens, weights in cache */
   compute_roof_tokens_per_s: number;
   /** which roof is lower */
   roof_bound: 'memory' | 'compute';
