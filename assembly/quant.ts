@@ -227,6 +227,18 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   }
 }
 
+/** Where token t's q4 sums of a record start: its nibbleOffsets lanes (int16), or 0. */
+// @ts-ignore: decorator
+@inline function q4Start(d16: bool, off: usize, t: i32): v128 {
+  return d16 ? v128.load(off + ((<usize>t) << 4)) : ZERO;
+}
+
+/** A token's q4 block sums of a record: widened from int16, or less 8·Σx (Σx at x8). */
+// @ts-ignore: decorator
+@inline function q4Sums(d16: bool, s: v128, x8: usize): v128 {
+  return d16 ? nibbleSum(true, s) : i32x4.sub(s, i32x4.shl(v128.load(x8), 3));
+}
+
 /**
  * 3 or 4 tokens (tn, a constant), as in decoding several sequences at once: one row at a time,
  * each record read from memory once and used for all tn tokens before the next, so the weights
@@ -277,17 +289,11 @@ export const FEW_X_BYTES: i32 = 8 << 10;
       const rec = wr + <usize>r * REC;
       const xrec = scratch + <usize>r * xr;
       const so = (<usize>r) << 4;
-      let s0 = ZERO,
-        s1 = ZERO,
-        s2 = ZERO,
-        s3 = ZERO;
-      if (q4 && d16) {
-        const o = offs + ((<usize>r * <usize>tn) << 4);
-        s0 = v128.load(o);
-        s1 = v128.load(o, 16);
-        s2 = v128.load(o, 32);
-        if (tn > 3) s3 = v128.load(o, 48);
-      }
+      const off = offs + ((<usize>r * <usize>tn) << 4);
+      let s0 = q4 ? q4Start(d16, off, 0) : ZERO,
+        s1 = q4 ? q4Start(d16, off, 1) : ZERO,
+        s2 = q4 ? q4Start(d16, off, 2) : ZERO,
+        s3 = q4 && tn > 3 ? q4Start(d16, off, 3) : ZERO;
       if (q4) {
         for (let j: usize = 0; j < 64; j += 16) {
           const v = v128.load(rec + 16 + j);
@@ -299,17 +305,10 @@ export const FEW_X_BYTES: i32 = 8 << 10;
           s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
           if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
         }
-        if (d16) {
-          s0 = nibbleSum(true, s0);
-          s1 = nibbleSum(true, s1);
-          s2 = nibbleSum(true, s2);
-          if (tn > 3) s3 = nibbleSum(true, s3);
-        } else {
-          s0 = i32x4.sub(s0, i32x4.shl(v128.load(xsum + so), 3));
-          s1 = i32x4.sub(s1, i32x4.shl(v128.load(xsum + st + so), 3));
-          s2 = i32x4.sub(s2, i32x4.shl(v128.load(xsum + 2 * st + so), 3));
-          if (tn > 3) s3 = i32x4.sub(s3, i32x4.shl(v128.load(xsum + 3 * st + so), 3));
-        }
+        s0 = q4Sums(d16, s0, xsum + so);
+        s1 = q4Sums(d16, s1, xsum + st + so);
+        s2 = q4Sums(d16, s2, xsum + 2 * st + so);
+        if (tn > 3) s3 = q4Sums(d16, s3, xsum + 3 * st + so);
       } else {
         for (let k: usize = 0; k < 128; k += 16) {
           // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
@@ -356,16 +355,10 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   off: usize,
 ): void {
   const m = i8x16.splat(0x0f);
-  let s0 = ZERO,
-    s1 = ZERO,
-    s2 = ZERO,
-    s3 = ZERO;
-  if (q4 && d16) {
-    s0 = v128.load(off);
-    s1 = v128.load(off, 16);
-    if (tn > 2) s2 = v128.load(off, 32);
-    if (tn > 3) s3 = v128.load(off, 48);
-  }
+  let s0 = q4 ? q4Start(d16, off, 0) : ZERO,
+    s1 = q4 ? q4Start(d16, off, 1) : ZERO,
+    s2 = q4 && tn > 2 ? q4Start(d16, off, 2) : ZERO,
+    s3 = q4 && tn > 3 ? q4Start(d16, off, 3) : ZERO;
   if (q4) {
     for (let j: usize = 0; j < 64; j += 16) {
       const v = v128.load(rec + 16 + j);
@@ -377,17 +370,10 @@ export const FEW_X_BYTES: i32 = 8 << 10;
       if (tn > 2) s2 = nib2(d16, v128.load(x, 256), lo, v128.load(x, 320), hi, s2);
       if (tn > 3) s3 = nib2(d16, v128.load(x, 384), lo, v128.load(x, 448), hi, s3);
     }
-    if (d16) {
-      s0 = nibbleSum(true, s0);
-      s1 = nibbleSum(true, s1);
-      if (tn > 2) s2 = nibbleSum(true, s2);
-      if (tn > 3) s3 = nibbleSum(true, s3);
-    } else {
-      s0 = i32x4.sub(s0, i32x4.shl(v128.load(xsum + so), 3));
-      s1 = i32x4.sub(s1, i32x4.shl(v128.load(xsum + st + so), 3));
-      if (tn > 2) s2 = i32x4.sub(s2, i32x4.shl(v128.load(xsum + 2 * st + so), 3));
-      if (tn > 3) s3 = i32x4.sub(s3, i32x4.shl(v128.load(xsum + 3 * st + so), 3));
-    }
+    s0 = q4Sums(d16, s0, xsum + so);
+    s1 = q4Sums(d16, s1, xsum + st + so);
+    if (tn > 2) s2 = q4Sums(d16, s2, xsum + 2 * st + so);
+    if (tn > 3) s3 = q4Sums(d16, s3, xsum + 3 * st + so);
   } else {
     for (let k: usize = 0; k < 128; k += 16) {
       // the sign of w moves onto x: x·w = (x·sgn w)·|w|, |w| <= 127 the unsigned operand,
@@ -413,8 +399,8 @@ export const FEW_X_BYTES: i32 = 8 << 10;
  * in turn and share its activations. For rows of more than FEW_X_BYTES / tn (phi's fc2, 8192
  * inputs), where the tokens' values no longer stay in L1 while one row streams past, and for
  * q4's 2-token steps. The 16 running sums live in scratch after the values and q4's int16
- * starts (tn·nr·144 + 256 bytes: within wideBytes(n), 8 KB or 32·n). With them in registers the one-row loop above ran
- * 15% faster, so it keeps its own copy of the record step. Measured at n = 8192 and 4 tokens:
+ * starts (tn·nr·144 + 256 bytes: within wideBytes(n), 8 KB or 32·n). With them in registers
+ * the one-row loop above ran 15% faster, so it keeps its own copy of the record step. Measured at n = 8192 and 4 tokens:
  * 1.3-1.5x the token loop for q4, 1.0-1.05x for q8.
  */
 // @ts-ignore: decorator
