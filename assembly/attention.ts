@@ -3,10 +3,13 @@
 // q, out (T, H*Dh); kCache, vCache (H, maxPos, Dh); scores: this thread's scratch (>= pos0+T);
 // probs: 0, or (H, T, pos0+T) to receive the probabilities (zeros past the causal limit).
 //
-// Scores 4 keys at a time (the query vector loaded once for 4 keys, the 4 sums transposed
-// into one vector); the weighted sum of values 32 dimensions at a time, held in 8 registers
-// over all keys. Each (query, head) is computed the same way whatever T, so a prefill and
-// one-token steps agree bit for bit.
+// Decoding reads each head's keys and values once, a short run of memory each (41 positions
+// of 64 f32 are 10 KB): read one run at a time, memory delivers 7 GB/s to a thread; four runs
+// at once, 20-40 GB/s. So both passes take their keys a quarter of the way apart: scores 8
+// keys at a time, 2 from each quarter (the query vector loaded once for all 8, the sums
+// transposed into vectors); the weighted sum of values 4 rows a step, one from each quarter,
+// each row read whole with the sums kept in `out` (in L1). Each (query, head) is computed the
+// same way whatever T, so a prefill and one-token steps agree bit for bit.
 // Differences from the TS twin: f32 sums over 4 lanes (the twin's are f64, sequential).
 import { softmax } from './softmax';
 import { hsum, madd } from './simd';
@@ -67,17 +70,20 @@ import { hsum, madd } from './simd';
 ): void {
   const sc = f32x4.splat(scale);
   let j = 0;
-  // 8 keys a step: 8 independent multiply-add chains keep both FMA units busy
+  // 8 keys a step, 2 from each quarter of [0, 8·(keys / 8)): 8 independent multiply-add
+  // chains keep both FMA units busy, 4 runs of the cache are read at once
   const d4 = Dh & ~3;
   if (d4 == Dh) {
-    for (; j + 8 <= keys; j += 8) {
+    const L = (keys >> 3) << 1; // keys a quarter
+    const ls = <usize>L * stride;
+    for (; j < L; j += 2) {
       const k0 = k + <usize>j * stride,
-        k1 = k0 + stride,
-        k2 = k1 + stride,
+        k1 = k0 + stride;
+      const k2 = k0 + ls,
         k3 = k2 + stride;
-      const k4 = k3 + stride,
-        k5 = k4 + stride,
-        k6 = k5 + stride,
+      const k4 = k2 + ls,
+        k5 = k4 + stride;
+      const k6 = k4 + ls,
         k7 = k6 + stride;
       let a0 = f32x4.splat(0),
         a1 = f32x4.splat(0),
@@ -99,9 +105,17 @@ import { hsum, madd } from './simd';
         a6 = madd(qv, v128.load(k6 + o), a6);
         a7 = madd(qv, v128.load(k7 + o), a7);
       }
-      v128.store(scores + ((<usize>j) << 2), f32x4.mul(sum4(a0, a1, a2, a3), sc));
-      v128.store(scores + ((<usize>j) << 2), f32x4.mul(sum4(a4, a5, a6, a7), sc), 16);
+      // scores j, j + 1 of each quarter
+      const lo = f32x4.mul(sum4(a0, a1, a2, a3), sc),
+        hi = f32x4.mul(sum4(a4, a5, a6, a7), sc);
+      const s = scores + ((<usize>j) << 2),
+        lb = (<usize>L) << 2;
+      v128.store64_lane(s, lo, 0);
+      v128.store64_lane(s + lb, lo, 1);
+      v128.store64_lane(s + 2 * lb, hi, 0);
+      v128.store64_lane(s + 3 * lb, hi, 1);
     }
+    j = 4 * L;
   }
   for (; j + 4 <= keys; j += 4)
     v128.store(
@@ -120,59 +134,51 @@ import { hsum, madd } from './simd';
   }
 }
 
-/** out[0, Dh) = Σ_j p_j v_j for keys [0, keys), v_j at v + j·stride bytes. */
+/**
+ * out[0, Dh) = Σ_j p_j v_j for keys [0, keys), v_j at v + j·stride bytes: 4 rows a step, key i
+ * of each quarter of [0, 4·(keys / 4)), added in that order, then the last keys % 4.
+ */
 // @ts-ignore: decorator
 @inline function pv(out: usize, p: usize, v: usize, stride: usize, keys: i32, Dh: i32): void {
-  let c = 0;
-  // 32 dimensions at a time in 8 accumulators
-  for (; c + 32 <= Dh; c += 32) {
-    const vc = v + ((<usize>c) << 2);
-    let o0 = f32x4.splat(0),
-      o1 = f32x4.splat(0),
-      o2 = f32x4.splat(0),
-      o3 = f32x4.splat(0);
-    let o4 = f32x4.splat(0),
-      o5 = f32x4.splat(0),
-      o6 = f32x4.splat(0),
-      o7 = f32x4.splat(0);
-    for (let j = 0; j < keys; j++) {
-      const pj = f32x4.splat(load<f32>(p + ((<usize>j) << 2)));
-      const vj = vc + <usize>j * stride;
-      o0 = madd(pj, v128.load(vj), o0);
-      o1 = madd(pj, v128.load(vj, 16), o1);
-      o2 = madd(pj, v128.load(vj, 32), o2);
-      o3 = madd(pj, v128.load(vj, 48), o3);
-      o4 = madd(pj, v128.load(vj, 64), o4);
-      o5 = madd(pj, v128.load(vj, 80), o5);
-      o6 = madd(pj, v128.load(vj, 96), o6);
-      o7 = madd(pj, v128.load(vj, 112), o7);
+  const d4 = Dh & ~3;
+  const bytes4 = (<usize>d4) << 2;
+  memory.fill(out, 0, (<usize>Dh) << 2);
+  const L = keys >> 2; // keys a quarter
+  const ls = <usize>L * stride,
+    lp = (<usize>L) << 2;
+  for (let i = 0; i < L; i++) {
+    const pi = p + ((<usize>i) << 2);
+    const p0 = load<f32>(pi),
+      p1 = load<f32>(pi + lp),
+      p2 = load<f32>(pi + 2 * lp),
+      p3 = load<f32>(pi + 3 * lp);
+    const s0 = f32x4.splat(p0),
+      s1 = f32x4.splat(p1),
+      s2 = f32x4.splat(p2),
+      s3 = f32x4.splat(p3);
+    const v0 = v + <usize>i * stride,
+      v1 = v0 + ls,
+      v2 = v1 + ls,
+      v3 = v2 + ls;
+    let c: usize = 0;
+    for (; c < bytes4; c += 16) {
+      const o = madd(s1, v128.load(v1 + c), madd(s0, v128.load(v0 + c), v128.load(out + c)));
+      v128.store(out + c, madd(s3, v128.load(v3 + c), madd(s2, v128.load(v2 + c), o)));
     }
-    const oc = out + ((<usize>c) << 2);
-    v128.store(oc, o0);
-    v128.store(oc, o1, 16);
-    v128.store(oc, o2, 32);
-    v128.store(oc, o3, 48);
-    v128.store(oc, o4, 64);
-    v128.store(oc, o5, 80);
-    v128.store(oc, o6, 96);
-    v128.store(oc, o7, 112);
+    for (; c < (<usize>Dh) << 2; c += 4) {
+      const o = load<f32>(out + c) + p0 * load<f32>(v0 + c) + p1 * load<f32>(v1 + c);
+      store<f32>(out + c, o + p2 * load<f32>(v2 + c) + p3 * load<f32>(v3 + c));
+    }
   }
-  // the rest 4 dimensions at a time, then one
-  for (; c + 4 <= Dh; c += 4) {
-    let o = f32x4.splat(0);
-    for (let j = 0; j < keys; j++)
-      o = madd(
-        f32x4.splat(load<f32>(p + ((<usize>j) << 2))),
-        v128.load(v + <usize>j * stride + ((<usize>c) << 2)),
-        o,
-      );
-    v128.store(out + ((<usize>c) << 2), o);
-  }
-  for (; c < Dh; c++) {
-    let o: f32 = 0;
-    for (let j = 0; j < keys; j++)
-      o += load<f32>(p + ((<usize>j) << 2)) * load<f32>(v + <usize>j * stride + ((<usize>c) << 2));
-    store<f32>(out + ((<usize>c) << 2), o);
+  for (let j = 4 * L; j < keys; j++) {
+    const pj = load<f32>(p + ((<usize>j) << 2));
+    const sj = f32x4.splat(pj);
+    const vj = v + <usize>j * stride;
+    let c: usize = 0;
+    for (; c < bytes4; c += 16)
+      v128.store(out + c, madd(sj, v128.load(vj + c), v128.load(out + c)));
+    for (; c < (<usize>Dh) << 2; c += 4)
+      store<f32>(out + c, load<f32>(out + c) + pj * load<f32>(vj + c));
   }
 }
 

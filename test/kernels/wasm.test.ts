@@ -394,6 +394,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         [7, 0],
         [3, 17],
         [5, 6],
+        [2, 97], // past 4 quarters of 8 keys, with 2 and 3 keys left over
       ]) {
         const S = H * Dh;
         const maxPos = pos0 + T + 2;
