@@ -75,7 +75,8 @@ import { hsum, madd } from './simd';
   const d4 = Dh & ~3;
   if (d4 == Dh) {
     const L = (keys >> 3) << 1; // keys a quarter
-    const ls = <usize>L * stride;
+    const ls = <usize>L * stride, // bytes from one quarter's keys to the next
+      lb = (<usize>L) << 2; // and from one quarter's scores to the next
     for (; j < L; j += 2) {
       const k0 = k + <usize>j * stride,
         k1 = k0 + stride;
@@ -108,8 +109,7 @@ import { hsum, madd } from './simd';
       // scores j, j + 1 of each quarter
       const lo = f32x4.mul(sum4(a0, a1, a2, a3), sc),
         hi = f32x4.mul(sum4(a4, a5, a6, a7), sc);
-      const s = scores + ((<usize>j) << 2),
-        lb = (<usize>L) << 2;
+      const s = scores + ((<usize>j) << 2);
       v128.store64_lane(s, lo, 0);
       v128.store64_lane(s + lb, lo, 1);
       v128.store64_lane(s + 2 * lb, hi, 0);
@@ -140,9 +140,9 @@ import { hsum, madd } from './simd';
  */
 // @ts-ignore: decorator
 @inline function pv(out: usize, p: usize, v: usize, stride: usize, keys: i32, Dh: i32): void {
-  const d4 = Dh & ~3;
-  const bytes4 = (<usize>d4) << 2;
-  memory.fill(out, 0, (<usize>Dh) << 2);
+  const bytes = (<usize>Dh) << 2,
+    bytes4 = (<usize>(Dh & ~3)) << 2; // those in whole vectors
+  memory.fill(out, 0, bytes);
   const L = keys >> 2; // keys a quarter
   const ls = <usize>L * stride,
     lp = (<usize>L) << 2;
@@ -165,7 +165,7 @@ import { hsum, madd } from './simd';
       const o = madd(s1, v128.load(v1 + c), madd(s0, v128.load(v0 + c), v128.load(out + c)));
       v128.store(out + c, madd(s3, v128.load(v3 + c), madd(s2, v128.load(v2 + c), o)));
     }
-    for (; c < (<usize>Dh) << 2; c += 4) {
+    for (; c < bytes; c += 4) {
       const o = load<f32>(out + c) + p0 * load<f32>(v0 + c) + p1 * load<f32>(v1 + c);
       store<f32>(out + c, o + p2 * load<f32>(v2 + c) + p3 * load<f32>(v3 + c));
     }
@@ -177,8 +177,7 @@ import { hsum, madd } from './simd';
     let c: usize = 0;
     for (; c < bytes4; c += 16)
       v128.store(out + c, madd(sj, v128.load(vj + c), v128.load(out + c)));
-    for (; c < (<usize>Dh) << 2; c += 4)
-      store<f32>(out + c, load<f32>(out + c) + pj * load<f32>(vj + c));
+    for (; c < bytes; c += 4) store<f32>(out + c, load<f32>(out + c) + pj * load<f32>(vj + c));
   }
 }
 
