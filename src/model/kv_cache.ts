@@ -49,12 +49,12 @@ export class KVCache {
 
   /** Store k, v (T, H·Dh) of layer l at positions pos0..pos0+T-1, head by head. */
   write(l: number, pos0: number, k: Float32Array, v: Float32Array, T: number): void {
-    const { H, Dh, keys, values } = this;
-    const layer = l * this.maxPositions * H * Dh;
+    const [keys, values] = [this.layerKeys(l), this.layerValues(l)];
+    const { H, Dh } = this;
     for (let t = 0; t < T; t++) {
       for (let h = 0; h < H; h++) {
         const from = (t * H + h) * Dh; // row t, head h of k and v
-        const to = layer + (h * this.maxPositions + pos0 + t) * Dh; // head h, position pos0 + t
+        const to = (h * this.maxPositions + pos0 + t) * Dh; // head h, position pos0 + t
         // a plain loop: 64 numbers are too few for subarray + set to pay off (half the speed)
         for (let i = 0; i < Dh; i++) {
           keys[to + i] = k[from + i];
