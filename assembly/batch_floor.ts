@@ -9,14 +9,13 @@
 // bytes), its 4 blocks interleaved 4 values at a time; x: 4 tokens' int8 values, [t][r][128];
 // scales: one f32x4 a record and token (the weight scales times the activation scales).
 
-import { hsum, madd } from './simd';
+import { hsum, madd, nibbleMask } from './simd';
 
-const M = i8x16.splat(0x0f);
 const ZERO = i32x4.splat(0);
 
-/** acc + q4 nibbles v (16 bytes: 32 weights) times a token's values at x, in int16 lanes. */
+/** acc + q4 nibbles v (16 bytes: 32 weights) times a token's values at x, in int16 lanes (M: nibbleMask()). */
 // @ts-ignore: decorator
-@inline function nibbles16(v: v128, x: usize, acc: v128): v128 {
+@inline function nibbles16(v: v128, x: usize, acc: v128, M: v128): v128 {
   const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x), v128.and(v, M));
   const hi = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 64), v128.and(i16x8.shr_u(v, 4), M));
   return i16x8.add(acc, i16x8.add(lo, hi));
@@ -24,7 +23,7 @@ const ZERO = i32x4.splat(0);
 
 /** The same in int32 lanes (relaxed_dot_add). */
 // @ts-ignore: decorator
-@inline function nibbles32(v: v128, x: usize, acc: v128): v128 {
+@inline function nibbles32(v: v128, x: usize, acc: v128, M: v128): v128 {
   const lo = i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x), v128.and(v, M), acc);
   return i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(x, 64), v128.and(i16x8.shr_u(v, 4), M), lo);
 }
@@ -66,6 +65,7 @@ const Q8: i32 = 2; // q8: the relaxed dot needs one operand in 0..127, so each t
     a3 = f32x4.splat(0);
   const xt: usize = (<usize>records) << 7; // bytes of one token's values
   const recBytes: usize = kind == Q8 ? 128 : 64;
+  const M = nibbleMask();
   for (let rep = 0; rep < reps; rep++) {
     for (let r = 0; r < records; r++) {
       const rec = w + <usize>r * recBytes;
@@ -85,15 +85,15 @@ const Q8: i32 = 2; // q8: the relaxed dot needs one operand in 0..127, so each t
           s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 2 * xt), neg), wa, s2);
           s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 3 * xt), neg), wa, s3);
         } else if (kind == Q4_INT16) {
-          s0 = nibbles16(v, p, s0);
-          s1 = nibbles16(v, p + xt, s1);
-          s2 = nibbles16(v, p + 2 * xt, s2);
-          s3 = nibbles16(v, p + 3 * xt, s3);
+          s0 = nibbles16(v, p, s0, M);
+          s1 = nibbles16(v, p + xt, s1, M);
+          s2 = nibbles16(v, p + 2 * xt, s2, M);
+          s3 = nibbles16(v, p + 3 * xt, s3, M);
         } else {
-          s0 = nibbles32(v, p, s0);
-          s1 = nibbles32(v, p + xt, s1);
-          s2 = nibbles32(v, p + 2 * xt, s2);
-          s3 = nibbles32(v, p + 3 * xt, s3);
+          s0 = nibbles32(v, p, s0, M);
+          s1 = nibbles32(v, p + xt, s1, M);
+          s2 = nibbles32(v, p + 2 * xt, s2, M);
+          s3 = nibbles32(v, p + 3 * xt, s3, M);
         }
       }
       if (kind == Q4_INT16) {

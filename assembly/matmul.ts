@@ -10,7 +10,7 @@
 //
 // Differences from the TS twin (results differ in the last bits): f32 accumulation in those
 // 4-lane partial sums; the TS twin sums in f64.
-import { hsum, madd } from './simd';
+import { f16HiMask, hsum, madd } from './simd';
 
 // f16 -> f32 widening without the exponent re-bias. An f32 with the bits
 //   sign | 000 | h[14..0] | 13 zeros        equals   value(h) · 2^-112
@@ -38,8 +38,8 @@ const F16_MASK: i32 = 0x8fffe000;
 }
 
 // @ts-ignore: decorator
-@inline function hi_halves(h: v128): v128 {
-  return v128.and(i16x8.shr_s(h, 3), i16x8.splat(<i16>0x8fff));
+@inline function hi_halves(h: v128, mask: v128): v128 {
+  return v128.and(i16x8.shr_s(h, 3), mask); // mask: f16HiMask(), read once before the loop
 }
 
 // @ts-ignore: decorator
@@ -52,7 +52,7 @@ const F16_MASK: i32 = 0x8fffe000;
 @inline function load4(f16: bool, row: usize, j: i32): v128 {
   if (!f16) return v128.load(row + ((<usize>j) << 2));
   const h = v128.load64_zero(row + ((<usize>j) << 1));
-  return widen_lo(lo_halves(h), hi_halves(h));
+  return widen_lo(lo_halves(h), hi_halves(h, f16HiMask()));
 }
 
 /** Weight j of a row as f32. */
@@ -85,6 +85,7 @@ const F16_MASK: i32 = 0x8fffe000;
   const st: usize = f16 ? (<usize>n) << 1 : (<usize>n) << 2; // bytes a row
   const n8 = n & ~7;
   const n4 = n & ~3;
+  const hm = f16HiMask();
   let i = row0;
   for (; i + 4 <= row1; i += 4) {
     const r0 = w + <usize>i * st,
@@ -103,19 +104,19 @@ const F16_MASK: i32 = 0x8fffe000;
         const o = (<usize>j) << 1;
         let h = v128.load(r0 + o);
         let lo = lo_halves(h),
-          hi = hi_halves(h);
+          hi = hi_halves(h, hm);
         a0 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a0));
         h = v128.load(r1 + o);
         lo = lo_halves(h);
-        hi = hi_halves(h);
+        hi = hi_halves(h, hm);
         a1 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a1));
         h = v128.load(r2 + o);
         lo = lo_halves(h);
-        hi = hi_halves(h);
+        hi = hi_halves(h, hm);
         a2 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a2));
         h = v128.load(r3 + o);
         lo = lo_halves(h);
-        hi = hi_halves(h);
+        hi = hi_halves(h, hm);
         a3 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a3));
       } else {
         const o = (<usize>j) << 2;
@@ -183,6 +184,7 @@ const F16_MASK: i32 = 0x8fffe000;
   const od: usize = (<usize>d) << 2;
   const n8 = n & ~7;
   const n4 = n & ~3;
+  const hm = f16HiMask();
   let i = row0;
   for (; i + 2 <= row1; i += 2) {
     const r0 = w + <usize>i * st,
@@ -201,12 +203,12 @@ const F16_MASK: i32 = 0x8fffe000;
       if (f16) {
         let h = v128.load(r0 + ((<usize>j) << 1));
         let lo = lo_halves(h),
-          hi = hi_halves(h);
+          hi = hi_halves(h, hm);
         p0 = widen_lo(lo, hi);
         q0 = widen_hi(lo, hi);
         h = v128.load(r1 + ((<usize>j) << 1));
         lo = lo_halves(h);
-        hi = hi_halves(h);
+        hi = hi_halves(h, hm);
         p1 = widen_lo(lo, hi);
         q1 = widen_hi(lo, hi);
       } else {
@@ -418,11 +420,12 @@ export const WIDE_ROWS: i32 = 8;
 /** count f16 weights at src to f32 (times 2^-112, see above) at dst. */
 // @ts-ignore: decorator
 @inline function widen_rows(dst: usize, src: usize, count: i32): void {
+  const hm = f16HiMask();
   let k = 0;
   for (; k + 8 <= count; k += 8) {
     const h = v128.load(src + ((<usize>k) << 1));
     const lo = lo_halves(h),
-      hi = hi_halves(h);
+      hi = hi_halves(h, hm);
     v128.store(dst + ((<usize>k) << 2), widen_lo(lo, hi));
     v128.store(dst + ((<usize>k) << 2), widen_hi(lo, hi), 16);
   }

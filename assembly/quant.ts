@@ -26,7 +26,7 @@
 // follows; 4 adjacent rows or one interleaved stream ran at half the bandwidth.
 //
 // Differences from the TS twin: the float sums are f32 (twin: f64).
-import { hsum, madd } from './simd';
+import { hsum, madd, nibbleMask } from './simd';
 
 /** Rows in each of a tile's 4 streams; a tile is 4 x this many rows (threads split tiles). */
 export const STREAM_ROWS: i32 = 64;
@@ -72,7 +72,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 /** (q4 + 8) · x over one record. */
 // @ts-ignore: decorator
 @inline function q4_ext(w: usize, x: usize): v128 {
-  const m = i8x16.splat(0x0f);
+  const m = nibbleMask();
   let lo = ZERO,
     hi = ZERO;
   for (let j: usize = 0; j < 64; j += 16) {
@@ -149,7 +149,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 /** (q4 + 8) · x with the relaxed dot: the nibbles (0..15) are the unsigned operand. */
 // @ts-ignore: decorator
 @inline function q4_dot(w: usize, x: usize): v128 {
-  const m = i8x16.splat(0x0f);
+  const m = nibbleMask();
   let acc = ZERO;
   for (let j: usize = 0; j < 64; j += 16) {
     const v = v128.load(w + j);
@@ -278,7 +278,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   recordMajor(xq, nr, tn, scratch);
   const offs = scratch + <usize>nr * xr; // q4, int16 sums: their -8·Σx starts
   if (q4 && d16) nibbleOffsets(scratch, nr, tn, offs);
-  const m = i8x16.splat(0x0f);
+  const m = nibbleMask();
   for (let i = row0; i < row1; i++) {
     const wr = w + <usize>i * rowBytes;
     let a0 = f32x4.splat(0),
@@ -354,7 +354,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
   ap: usize,
   off: usize,
 ): void {
-  const m = i8x16.splat(0x0f);
+  const m = nibbleMask();
   let s0 = q4 ? q4Start(d16, off, 0) : ZERO,
     s1 = q4 ? q4Start(d16, off, 1) : ZERO,
     s2 = q4 && tn > 2 ? q4Start(d16, off, 2) : ZERO,
@@ -545,7 +545,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
               s2 = ZERO,
               s3 = ZERO;
             if (q4) {
-              const m = i8x16.splat(0x0f);
+              const m = nibbleMask();
               for (let j: usize = 0; j < 64; j += 16) {
                 const xa = v128.load(x + j),
                   xb = v128.load(x + j, 64);

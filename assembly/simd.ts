@@ -44,3 +44,26 @@
   const scale = i32x4.shl(i32x4.add(i32x4.sub(m, MAGIC), i32x4.splat(127)), 23);
   return f32x4.mul(y, scale);
 }
+
+// V8 builds a v128 constant anew at each use inside a loop (movq, vmovq, vpunpcklqdq: three
+// instructions), and binaryen folds a constant kept in a local back into every use. Masks read
+// from memory once, before a loop, stay in a register instead. The bytes live in the module's
+// static data, below the heap that the JS side allocates from.
+const NIBBLES: usize = memory.data<u8>([
+  15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+]);
+const F16_HI: usize = memory.data<u16>([
+  0x8fff, 0x8fff, 0x8fff, 0x8fff, 0x8fff, 0x8fff, 0x8fff, 0x8fff,
+]);
+
+/** 0x0f in every byte: a q4 record's low nibbles. */
+// @ts-ignore: decorator
+@inline export function nibbleMask(): v128 {
+  return v128.load(NIBBLES);
+}
+
+/** 0x8fff in every 16-bit lane: an f16's sign and upper bits (assembly/matmul.ts). */
+// @ts-ignore: decorator
+@inline export function f16HiMask(): v128 {
+  return v128.load(F16_HI);
+}
