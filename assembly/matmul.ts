@@ -47,12 +47,12 @@ const F16_MASK: i32 = 0x8fffe000;
   return reinterpret<f32>(((<i32>load<i16>(ptr)) << 13) & F16_MASK);
 }
 
-/** Weights 4j..4j+3 of a row as f32x4 (f16 rows: widened, times 2^-112). */
+/** Weights 4j..4j+3 of a row as f32x4 (f16 rows: widened, times 2^-112; hm: f16HiMask()). */
 // @ts-ignore: decorator
-@inline function load4(f16: bool, row: usize, j: i32): v128 {
+@inline function load4(f16: bool, row: usize, j: i32, hm: v128): v128 {
   if (!f16) return v128.load(row + ((<usize>j) << 2));
   const h = v128.load64_zero(row + ((<usize>j) << 1));
-  return widen_lo(lo_halves(h), hi_halves(h, f16HiMask()));
+  return widen_lo(lo_halves(h), hi_halves(h, hm));
 }
 
 /** Weight j of a row as f32. */
@@ -128,10 +128,10 @@ const F16_MASK: i32 = 0x8fffe000;
     }
     if (j < n4) {
       const xv = v128.load(x + ((<usize>j) << 2));
-      a0 = madd(load4(f16, r0, j), xv, a0);
-      a1 = madd(load4(f16, r1, j), xv, a1);
-      a2 = madd(load4(f16, r2, j), xv, a2);
-      a3 = madd(load4(f16, r3, j), xv, a3);
+      a0 = madd(load4(f16, r0, j, hm), xv, a0);
+      a1 = madd(load4(f16, r1, j, hm), xv, a1);
+      a2 = madd(load4(f16, r2, j, hm), xv, a2);
+      a3 = madd(load4(f16, r3, j, hm), xv, a3);
       j += 4;
     }
     let s0 = hsum(a0),
@@ -154,7 +154,7 @@ const F16_MASK: i32 = 0x8fffe000;
     const r = w + <usize>i * st;
     let a = f32x4.splat(0);
     let j = 0;
-    for (; j < n4; j += 4) a = madd(load4(f16, r, j), v128.load(x + ((<usize>j) << 2)), a);
+    for (; j < n4; j += 4) a = madd(load4(f16, r, j, hm), v128.load(x + ((<usize>j) << 2)), a);
     let s = hsum(a);
     for (; j < n; j++) s += load1(f16, r, j) * load<f32>(x + ((<usize>j) << 2));
     store<f32>(out + ((<usize>i) << 2), plusBias(s, bias, i));
@@ -240,8 +240,8 @@ const F16_MASK: i32 = 0x8fffe000;
       }
     }
     if (j < n4) {
-      const p0 = load4(f16, r0, j),
-        p1 = load4(f16, r1, j);
+      const p0 = load4(f16, r0, j, hm),
+        p1 = load4(f16, r1, j, hm);
       const xj = x + ((<usize>j) << 2);
       a0 = madd(p0, v128.load(xj), a0);
       b0 = madd(p1, v128.load(xj), b0);

@@ -515,6 +515,7 @@ export const FEW_X_BYTES: i32 = 8 << 10;
 ): void {
   const REC: usize = q4 ? 16 + 64 : 16 + 128;
   const rowBytes = <usize>nr * REC;
+  const m = nibbleMask();
   for (let g = row0; g < row1; g += 4 * STREAM_ROWS) {
     // s rows a stream; a last, short tile has 4s >= its rows: the rows past row1 are computed
     // from row row1 - 1 instead (so nothing past the matrix is read) and not stored
@@ -545,7 +546,6 @@ export const FEW_X_BYTES: i32 = 8 << 10;
               s2 = ZERO,
               s3 = ZERO;
             if (q4) {
-              const m = nibbleMask();
               for (let j: usize = 0; j < 64; j += 16) {
                 const xa = v128.load(x + j),
                   xb = v128.load(x + j, 64);
