@@ -24,6 +24,7 @@ import {
   type GenerationResult,
   type Prompt,
 } from './generation.js';
+import { DEFAULTS } from './defaults.js';
 import type { KVCache } from './model/kv_cache.js';
 import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
 import { Sampler } from './sample.js';
@@ -99,6 +100,11 @@ export class Phi {
   private readonly running: Request[] = [];
   private pumping = false;
   private closed = false;
+  /**
+   * True while a step's logits are being sampled: they live in the model's state, which a
+   * logits() call from an onToken callback would overwrite before the other rows are read.
+   */
+  private sampling = false;
 
   constructor(
     readonly model: PhiForCausalLM,
@@ -123,9 +129,17 @@ export class Phi {
     return this.slots.length;
   }
 
-  /** Requests waiting for a slot. */
+  /**
+   * Requests waiting for a slot: those queued beyond the free slots. A request queued in this
+   * turn of the event loop, with a slot free for it, is admitted at the next step, not waiting.
+   */
   get waiting(): number {
-    return this.queue.length;
+    return Math.max(0, this.queue.length - this.free.length);
+  }
+
+  /** Slots a new request would find free. */
+  get freeSlots(): number {
+    return Math.max(0, this.free.length - this.queue.length);
   }
 
   /** Requests holding a slot. */
@@ -190,6 +204,11 @@ export class Phi {
   /** A free slot right now, for a synchronous call; throws if every slot is in use. */
   private takeFreeSlot(what: string): KVCache {
     if (this.closed) throw new Error('the model was closed');
+    if (this.sampling)
+      throw new Error(
+        `${what} cannot run inside onToken: the step's logits are still being read; ` +
+          'call it after the callback returns (e.g. from a queueMicrotask)',
+      );
     const slot = this.free.pop();
     if (!slot) {
       throw new Error(
@@ -256,8 +275,13 @@ export class Phi {
     validateGenerateOptions(options);
     const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt) : [...prompt.ids];
     this.checkPrompt(promptIds);
-    const eos = this.eosId ?? this.tokenizer?.eosId ?? 50256;
-    const text = new Continuation(this.tokenizer, options, eos, options.maxNewTokens ?? 128);
+    const eos = this.eosId ?? this.tokenizer?.eosId ?? DEFAULTS.eosId;
+    const text = new Continuation(
+      this.tokenizer,
+      options,
+      eos,
+      options.maxNewTokens ?? DEFAULTS.maxNewTokens,
+    );
     let request: Request | null = null;
     const handle = new Generation(() => request && this.abort(request));
     request = new Request(promptIds, options, new Sampler(options), text, handle);
@@ -406,7 +430,17 @@ export class Phi {
         r.prefillSeconds += seconds;
         r.prefilled += seg.tokens.length;
       }
-      if (l) this.emit(r, l);
+      if (!l) continue;
+      // a fault in one request's sampling (non-finite logits, a throwing callback) is that
+      // request's alone: the others in the step go on as they would have
+      this.sampling = true;
+      try {
+        this.emit(r, l);
+      } catch (e) {
+        this.fail(r, e);
+      } finally {
+        this.sampling = false;
+      }
     }
   }
 
@@ -419,12 +453,7 @@ export class Phi {
     const { text, last } = r.text.accept(id, pos, this.model.contextLength, r.promptIds.length);
     const k = r.options.topLogprobs ?? 0;
     r.handle.push(k > 0 ? { id, text, ...logprobs(logits, id, k) } : { id, text });
-    try {
-      r.options.onToken?.(id, text);
-    } catch (e) {
-      this.fail(r, e);
-      return;
-    }
+    r.options.onToken?.(id, text); // a throw fails this request (tick)
     if (last) this.finish(r);
   }
 }

@@ -1,6 +1,7 @@
 // One generation request: its options, the text it releases token by token, and the handle a
 // caller iterates. The engine (engine.ts) decides when its tokens are computed; this file
 // decides what each new token means for the text: stop strings, end of text, limits.
+import { DEFAULTS } from './defaults.js';
 import { validateSampling, type SamplingOptions } from './sample.js';
 import { TokenStreamDecoder } from './tokenizer/stream.js';
 import type { PhiTokenizer } from './tokenizer/tokenizer.js';
@@ -62,7 +63,7 @@ export type Prompt = string | { ids: number[] };
 /** Check the options that do not depend on the model; throws naming the option. */
 export function validateGenerateOptions(o: GenerateOptions): void {
   validateSampling(o);
-  const maxNew = o.maxNewTokens ?? 128;
+  const maxNew = o.maxNewTokens ?? DEFAULTS.maxNewTokens;
   if (!Number.isSafeInteger(maxNew) || maxNew < 0) {
     throw new Error(`max new tokens must be an integer >= 0, got ${maxNew}`);
   }
@@ -72,6 +73,10 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   }
   if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string')))
     throw new Error('stop must be an array of strings');
+  if (o.onToken !== undefined && typeof o.onToken !== 'function')
+    throw new Error(`onToken must be a function (id, text) => void, got ${typeof o.onToken}`);
+  if (o.signal !== undefined && typeof (o.signal as AbortSignal)?.addEventListener !== 'function')
+    throw new Error('signal must be an AbortSignal');
 }
 
 /**

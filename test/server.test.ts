@@ -216,11 +216,15 @@ describe('the error table', () => {
     [{ prompt: 'x', temperature: 3 }, 'temperature', /temperature: must be a number in 0\.\.2/],
     [{ prompt: 'x', n: 2 }, 'n', /only 1 choice/],
     [{ prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', /at most 4 stop strings/],
+    [{ prompt: 'x', model: { toString: 1 } }, 'model', /model: must be a string/],
     [
-      { prompt: 'x', model: 'gpt-4' },
-      'model',
-      /model "gpt-4" is not served here; this server has "phi-1_5"/,
+      { prompt: 'x', max_tokens: 1e300 },
+      'max_tokens',
+      /must be an integer in 0\.\.512, got 1e\+300/,
     ],
+    [{ prompt: 'x', max_tokens: 513 }, 'max_tokens', /must be an integer in 0\.\.512, got 513/],
+    ['{"prompt": "x", "temperature": 1e309}', 'temperature', /in 0\.\.2, got Infinity/],
+    [{ prompt: 'x', stop: [{ toString: 1 }] }, 'stop', /must be a string or an array/],
     [{ prompt: 42 }, 'prompt', /prompt: must be a string/],
     [{ prompt: 'x', logprobs: 6 }, 'logprobs', /logprobs: must be an integer in 0\.\.5/],
   ])('400 for %j', async (body, param, message) => {

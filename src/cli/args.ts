@@ -10,6 +10,8 @@ export interface Flag {
   /** boolean flags take no value */
   type: 'string' | 'number' | 'integer' | 'boolean';
   multiple?: boolean;
+  /** Other spellings people type from llama-cli or the OpenAI API (`max-tokens` for `-n`). */
+  aliases?: string[];
   /** the value's name in the help, e.g. N, TEXT */
   arg?: string;
   help: string;
@@ -50,6 +52,7 @@ export function nearest(name: string, known: string[]): string | null {
 /** Parse argv against `flags`: the values (numbers checked) and the positionals. */
 export function parse(argv: string[], flags: Flag[]): { values: Values; positionals: string[] } {
   const byName = new Map(flags.map((f) => [f.name, f]));
+  const byAlias = new Map(flags.flatMap((f) => (f.aliases ?? []).map((a) => [a, f] as const)));
   const byShort = new Map(flags.filter((f) => f.short).map((f) => [f.short!, f]));
   const values: Values = {};
   const positionals: string[] = [];
@@ -67,7 +70,7 @@ export function parse(argv: string[], flags: Flag[]): { values: Values; position
       const name = a.slice(2, eq < 0 ? undefined : eq);
       if (eq >= 0) inline = a.slice(eq + 1);
       typed = `--${name}`;
-      flag = byName.get(name);
+      flag = byName.get(name) ?? byAlias.get(name);
       if (!flag) {
         const guess = nearest(name, [...byName.keys()]);
         throw new UsageError(
@@ -92,6 +95,9 @@ export function parse(argv: string[], flags: Flag[]): { values: Values; position
     const v = raw === true ? true : convert(flag, typed, raw);
     if (flag.multiple)
       values[flag.name] = [...((values[flag.name] as string[]) ?? []), v as string];
+    else if (values[flag.name] !== undefined)
+      // the last one winning silently hides a typo in a long command line
+      throw new UsageError(`${typed} is given twice (--${flag.name} takes one value)`);
     else values[flag.name] = v;
   }
   return { values, positionals };
@@ -121,7 +127,8 @@ function convert(flag: Flag, typed: string, raw: string): string | number {
 /** The flags section of a command's help. */
 export function flagHelp(flags: Flag[]): string {
   const rows = flags.map((f) => {
-    const left = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.arg ? ` ${f.arg}` : ''}`;
+    const names = [f.name, ...(f.aliases ?? [])].map((n) => `--${n}`).join(', ');
+    const left = `${f.short ? `-${f.short}, ` : '    '}${names}${f.arg ? ` ${f.arg}` : ''}`;
     return [left, f.help + (f.multiple ? ' (repeatable)' : '')];
   });
   const w = Math.max(...rows.map(([l]) => l.length)) + 2;

@@ -8,7 +8,8 @@ import { dirFiles, loadPhi } from '../node/index.js';
 import { download } from '../node/download.js';
 import { DEFAULT_MODEL, resolveModel } from '../node/hub.js';
 import { saveModel } from '../node/save.js';
-import { synthesize } from '../node/synth.js';
+import { synthesize, TOKENIZER_DIR } from '../node/synth.js';
+import { DEFAULTS, withDefaults } from '../defaults.js';
 import { chat } from './chat.js';
 import { flagHelp, parse, UsageError, unescape, type Flag, type Values } from './args.js';
 import { serveCommand } from './serve.js';
@@ -35,6 +36,8 @@ const MODEL_FLAGS: Flag[] = [
   },
   {
     name: 'context',
+    short: 'c',
+    aliases: ['ctx-size'],
     type: 'integer',
     arg: 'N',
     min: 1,
@@ -48,6 +51,7 @@ const MODEL_FLAGS: Flag[] = [
   },
   {
     name: 'threads',
+    short: 't',
     type: 'integer',
     arg: 'N',
     min: 1,
@@ -61,6 +65,7 @@ const SAMPLING_FLAGS: Flag[] = [
   {
     name: 'max-new-tokens',
     short: 'n',
+    aliases: ['max-tokens', 'n-predict'],
     type: 'integer',
     arg: 'N',
     min: 0,
@@ -178,11 +183,11 @@ function samplingOptions(v: Values): GenerateOptions {
   };
 }
 
-export function parseIds(raw: string): number[] {
+export function parseIds(raw: string, what = '--ids'): number[] {
   const parts = raw.split(',').map((s) => s.trim());
-  if (parts.length === 1 && parts[0] === '') throw new UsageError('--ids: no token ids given');
+  if (parts.length === 1 && parts[0] === '') throw new UsageError(`${what}: no token ids given`);
   return parts.map((p) => {
-    if (!/^\d+$/.test(p)) throw new UsageError(`--ids: "${p}" is not a token id`);
+    if (!/^\d+$/.test(p)) throw new UsageError(`${what}: "${p}" is not a token id`);
     return Number(p);
   });
 }
@@ -218,6 +223,7 @@ const COMMANDS: Record<string, Command> = {
     flags: [
       {
         name: 'prompt',
+        short: 'p',
         type: 'string',
         arg: 'TEXT',
         help: 'the prompt (\\n, \\t, \\\\ understood)',
@@ -262,13 +268,18 @@ const COMMANDS: Record<string, Command> = {
       ...MODEL_FLAGS,
       HELP,
     ],
-    run: async (v) =>
-      chat(await load(v), {
+    run: async (v) => {
+      const code = await chat(await load(v), {
         system: v.system === undefined ? undefined : text(v, v.system as string),
-        user: (v.user as string) ?? 'Alice',
-        assistant: (v.assistant as string) ?? 'Bob',
-        sampling: { maxNewTokens: 256, ...samplingOptions(v), stop: samplingOptions(v).stop },
-      }),
+        user: (v.user as string) ?? DEFAULTS.userName,
+        assistant: (v.assistant as string) ?? DEFAULTS.assistantName,
+        sampling: withDefaults(
+          { maxNewTokens: DEFAULTS.maxReplyTokens as number },
+          samplingOptions(v),
+        ),
+      });
+      if (code) process.exitCode = code;
+    },
   },
   logits: {
     usage: 'phi logits --ids 1,2,3 [--all] [options]',
@@ -284,7 +295,8 @@ const COMMANDS: Record<string, Command> = {
   },
   tokenize: {
     usage: 'phi tokenize [options] TEXT',
-    about: 'A JSON array of token ids (\\n, \\t, \\\\ understood, as in --prompt).',
+    about:
+      'A JSON array of token ids (\\n, \\t, \\\\ understood, as in --prompt); the shipped tokenizer unless --model.',
     flags: [
       RAW,
       ...MODEL_FLAGS.filter((f) => ['model', 'offline', 'quiet'].includes(f.name)),
@@ -292,6 +304,14 @@ const COMMANDS: Record<string, Command> = {
     ],
     positionals: true,
     run: tokenize,
+  },
+  detokenize: {
+    usage: 'phi detokenize [options] ID[,ID...]...',
+    about:
+      'The text of token ids (commas or spaces between them); the shipped tokenizer unless --model.',
+    flags: [...MODEL_FLAGS.filter((f) => ['model', 'offline', 'quiet'].includes(f.name)), HELP],
+    positionals: true,
+    run: detokenize,
   },
   download: {
     usage: 'phi download [--repo ID] [--revision REV] [--dir DIR]',
@@ -324,7 +344,8 @@ const COMMANDS: Record<string, Command> = {
     about: 'Save the model with its linear layers quantized; later loads skip the quantization.',
     flags: [
       { name: 'out', type: 'string', arg: 'DIR', help: 'where to write the quantized model' },
-      ...MODEL_FLAGS.filter((f) => ['model', 'dtype', 'offline', 'quiet'].includes(f.name)),
+      { name: 'dtype', type: 'string', arg: 'D', help: 'q8 (8-bit) or q4 (4-bit)' },
+      ...MODEL_FLAGS.filter((f) => ['model', 'offline', 'quiet'].includes(f.name)),
       HELP,
     ],
     run: quantize,
@@ -367,7 +388,27 @@ const COMMANDS: Record<string, Command> = {
         name: 'model-name',
         type: 'string',
         arg: 'NAME',
-        help: 'the model id clients use (default phi-1_5)',
+        help: "the model id the server reports (default: the Hub id, or the folder's name)",
+      },
+      {
+        name: 'strict-model',
+        type: 'boolean',
+        help: 'refuse requests that name another model (default: any name is the served model)',
+      },
+      {
+        name: 'allow-host',
+        type: 'string',
+        arg: 'NAME',
+        multiple: true,
+        help: 'a Host name to answer besides loopback ones when bound to loopback (a reverse proxy)',
+      },
+      {
+        name: 'shutdown-grace',
+        type: 'number',
+        arg: 'S',
+        min: 0,
+        max: 3600,
+        help: 'seconds connections get to finish after SIGINT/SIGTERM (default 3)',
       },
       ...MODEL_FLAGS,
       HELP,
@@ -483,12 +524,29 @@ async function logits(v: Values): Promise<void> {
   phi.close();
 }
 
-async function tokenize(v: Values, positionals: string[]): Promise<void> {
-  if (positionals.length === 0) throw new UsageError('tokenize needs TEXT');
-  const dir = await modelDir(v);
+/** --model's tokenizer, or the one this package ships (phi-1.5's) when no --model is given. */
+async function tokenizerOf(v: Values) {
+  const dir = v.model === undefined ? TOKENIZER_DIR : await modelDir(v);
   const tok = await loadTokenizer(dirFiles(dir));
   if (!tok) throw new Error(`${dir}: no tokenizer.json`);
+  return tok;
+}
+
+async function tokenize(v: Values, positionals: string[]): Promise<void> {
+  if (positionals.length === 0) throw new UsageError('tokenize needs TEXT');
+  const tok = await tokenizerOf(v);
   process.stdout.write(JSON.stringify(tok.encode(text(v, positionals.join(' ')))) + '\n');
+}
+
+async function detokenize(v: Values, positionals: string[]): Promise<void> {
+  if (positionals.length === 0) throw new UsageError('detokenize needs token ids');
+  const ids = parseIds(positionals.join(',').replace(/,+/g, ','), 'detokenize');
+  const tok = await tokenizerOf(v);
+  const V = tok.size;
+  const bad = ids.findIndex((id) => id >= V);
+  if (bad >= 0)
+    throw new UsageError(`token id ${ids[bad]} is not one the tokenizer knows (0..${V - 1})`);
+  process.stdout.write(tok.decode(ids) + '\n');
 }
 
 async function quantize(v: Values): Promise<void> {

@@ -13,7 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_MODEL, hubCacheDir, repoCacheDir } from './hub.js';
+import { DEFAULT_MODEL, hubCacheDir, hubOffline, repoCacheDir } from './hub.js';
 import { progressBar, type Progress, type ProgressOut } from './progress.js';
 
 export interface DownloadOptions {
@@ -56,6 +56,11 @@ export interface Downloaded {
 export async function download(o: DownloadOptions = {}): Promise<Downloaded> {
   const repo = o.repo ?? DEFAULT_MODEL;
   const revision = o.revision ?? 'main';
+  if (hubOffline())
+    throw new Error(
+      `HF_HUB_OFFLINE is set: not downloading ${repo}; unset it where there is a network, ` +
+        'or `phi synth --out DIR` writes a random-weight model',
+    );
   const endpoint = (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(
     /\/+$/,
     '',
@@ -68,7 +73,10 @@ export async function download(o: DownloadOptions = {}): Promise<Downloaded> {
     try {
       res = await fetch(url, { headers });
     } catch (e) {
-      throw new Error(`cannot reach ${endpoint} (${causeOf(e)}); set HF_ENDPOINT to use a mirror`);
+      throw new Error(
+        `cannot reach ${endpoint} (${causeOf(e)}); set HF_ENDPOINT to use a mirror, or, with no network, ` +
+          '`phi synth --out DIR` writes a random-weight model to try everything with',
+      );
     }
     if (res.status === 401 || res.status === 403)
       throw new Error(

@@ -2,9 +2,11 @@
 // @hono/node-server, which streams responses and turns a client that goes away into an abort
 // of the request's signal.
 import { serve as nodeServe } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { DEFAULTS } from '../defaults.js';
 import type { Phi } from '../engine.js';
-import { createServer, type ServerOptions } from '../server/index.js';
+import { createServer, isLoopbackName, type ServerOptions } from '../server/index.js';
 
 export interface ServeOptions extends ServerOptions {
   /** Address to bind (default 127.0.0.1: this machine only). */
@@ -17,31 +19,57 @@ export interface RunningServer {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
-  /** Stop accepting, abort running generations, and resolve once the socket is closed. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting, abort running generations (their streams end with an error saying so),
+   * and close every connection, idle or half-sent, once `graceMs` have passed (default 3 s)
+   * or sooner when they are done. Resolves when the listening socket is closed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function serve(phi: Phi | Promise<Phi>, options: ServeOptions = {}): Promise<RunningServer> {
-  const handler = createServer(phi, options);
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? DEFAULTS.host;
+  // bound to loopback: only loopback Host names (and those allowed) reach it, as ollama does
+  const loopback = isLoopbackName(host.toLowerCase()) || host === '::1';
+  const handler = createServer(phi, {
+    ...options,
+    allowHosts: options.allowHosts ?? (loopback ? [] : undefined),
+  });
   return new Promise((resolve, reject) => {
+    const sockets = new Set<Socket>();
     const server = nodeServe(
-      { fetch: handler.fetch, hostname: host, port: options.port ?? 8080 },
+      { fetch: handler.fetch, hostname: host, port: options.port ?? DEFAULTS.port },
       (info: AddressInfo) => {
         const shown = host.includes(':') ? `[${host}]` : host;
+        let closing: Promise<void> | null = null;
         resolve({
           url: `http://${shown}:${info.port}`,
           port: info.port,
-          close: () =>
-            new Promise<void>((done) => {
+          close: (graceMs = DEFAULTS.shutdownGraceS * 1000) =>
+            (closing ??= new Promise<void>((done) => {
               handler.closeAll();
-              server.close(() => done());
-              // streams end within a token of their abort; idle keep-alive sockets close now
-              (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-            }),
+              const http = server as Server;
+              // streams end within a token of their abort; idle keep-alive sockets close now;
+              // whatever is still open (a client mid-headers or mid-body) when the grace ends
+              const hard = setTimeout(() => {
+                http.closeAllConnections?.();
+                for (const s of sockets) s.destroy();
+              }, graceMs);
+              hard.unref?.();
+              http.close(() => {
+                clearTimeout(hard);
+                done();
+              });
+              http.closeIdleConnections?.();
+            })),
         });
       },
     );
+    // the http server tracks sockets with a request; this also sees those that never sent one
+    server.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
     server.once('error', reject);
   });
 }

@@ -34,3 +34,16 @@ export class ApiError extends Error {
 /** 400 naming the field: `field: why`. */
 export const badField = (param: string, why: string, code: string | null = null) =>
   new ApiError(400, `${param}: ${why}`, 'invalid_request_error', param, code);
+
+/**
+ * A client's value as an error message shows it: short, and safe for anything JSON.parse can
+ * return (1e309 parses to Infinity, which JSON.stringify would print as null; a value nested
+ * 100k deep would overflow the stack of JSON.stringify).
+ */
+export function shown(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v);
+  if (v === null || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return 'an object';
+}

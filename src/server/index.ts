@@ -11,20 +11,35 @@
 import { Hono, type Context } from 'hono';
 import type { Phi } from '../engine.js';
 import type { Generation, GenerationResult, TokenLogprob, TokenPiece } from '../generation.js';
+import { DEFAULTS, withDefaults } from '../defaults.js';
 import { ApiError, badField } from './errors.js';
 import { chatMessages, chatPrompt, completionPrompt, samplingRequest } from './requests.js';
 
 export { ApiError } from './errors.js';
 
 export interface ServerOptions {
-  /** The id clients name (default "phi-1_5"). */
+  /** The id the server reports (default "phi-1_5"). */
   modelName?: string;
+  /** Other names the model answers to in /v1/models/{id} and, with strictModel, in requests. */
+  aliases?: string[];
+  /**
+   * Refuse a request whose `model` is not the served name or an alias (400). Off by default:
+   * with one model served, any `model` is answered by it, as llama-server does, since typed
+   * clients always send one.
+   */
+  strictModel?: boolean;
   /** Requests that may wait for a slot; more get 503 (default 16). */
   queue?: number;
   /** Require `Authorization: Bearer <key>`. */
   apiKey?: string;
   /** Answer CORS requests from this origin ("*" for any); off by default. */
   cors?: string;
+  /**
+   * The `Host` names requests may carry (any port); others get 403. Set it when bound to a
+   * loopback address, so a web page on another name (DNS rebinding) cannot reach the server.
+   * Loopback names (localhost, 127.x.x.x, [::1]) are always allowed. Default: any host.
+   */
+  allowHosts?: string[];
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** The chat format's speaker names (default Alice and Bob, as the model card). */
@@ -86,6 +101,7 @@ interface Helpers {
     signal: AbortSignal,
   ) => { run: Generation; abort: AbortController };
   newId: (prefix: string) => string;
+  checkEnded: (r: GenerationResult) => void;
   tokenText: (p: Phi, id: number) => string;
   tokenBytes: (p: Phi, id: number) => number[];
   sse: (
@@ -97,6 +113,57 @@ interface Helpers {
 }
 
 /**
+ * `given === key` in time that depends on the key's length only, not on where they differ
+ * (a plain comparison returns at the first difference, which a client can time).
+ */
+function sameSecret(given: string, key: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(key);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
+  return diff === 0;
+}
+
+/** The name in a Host header, lower case, without its port. */
+const hostName = (host: string) =>
+  (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, ''))
+    .trim()
+    .toLowerCase();
+
+/** Names that only ever mean this machine. */
+export const isLoopbackName = (name: string) =>
+  name === 'localhost' ||
+  name.endsWith('.localhost') ||
+  /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) ||
+  name === '[::1]' ||
+  name === '::1';
+
+/** A header name as RFC 9110 spells one (a token). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Options that would make every request fail are refused when the server is made. */
+function checkServerOptions(o: ServerOptions & { queue: number; modelName: string }): void {
+  if (
+    o.cors !== undefined &&
+    o.cors !== '*' &&
+    !/^(null|[a-z][a-z0-9+.-]*:\/\/[^\s/?#]+)$/i.test(o.cors)
+  )
+    throw new Error(
+      `cors must be "*" or an origin such as http://localhost:5173 (scheme://host[:port]), got ${JSON.stringify(o.cors)}`,
+    );
+  if (o.apiKey !== undefined && (o.apiKey === '' || /[\s]/.test(o.apiKey)))
+    throw new Error(
+      o.apiKey === ''
+        ? 'the API key is empty: it would turn authentication off (is the variable it came from unset?)'
+        : 'the API key must not contain whitespace',
+    );
+  if (!Number.isSafeInteger(o.queue) || o.queue < 0)
+    throw new Error(`queue must be an integer >= 0, got ${JSON.stringify(o.queue)}`);
+  if (typeof o.modelName !== 'string' || o.modelName === '')
+    throw new Error(`modelName must be a non-empty string, got ${JSON.stringify(o.modelName)}`);
+}
+
+/**
  * The fetch handler. `phi` may still be loading (a promise): /health then answers 503 and
  * every model call waits for it.
  */
@@ -104,16 +171,22 @@ export function createServer(
   phi: Phi | Promise<Phi>,
   options: ServerOptions = {},
 ): { fetch: (request: Request) => Promise<Response>; ready: () => boolean; closeAll: () => void } {
-  const o = {
-    modelName: 'phi-1_5',
-    queue: 16,
-    bodyLimit: 1 << 20,
-    userName: 'Alice',
-    assistantName: 'Bob',
-    maxTokens: 256,
-    pingMs: 5000,
-    ...options,
-  };
+  const o = withDefaults(
+    {
+      modelName: 'phi-1_5',
+      aliases: [] as string[],
+      strictModel: false,
+      queue: DEFAULTS.queue as number,
+      bodyLimit: DEFAULTS.bodyLimit as number,
+      userName: DEFAULTS.userName as string,
+      assistantName: DEFAULTS.assistantName as string,
+      maxTokens: DEFAULTS.maxReplyTokens as number,
+      pingMs: DEFAULTS.pingMs as number,
+    },
+    options,
+  );
+  checkServerOptions(o);
+  const names = new Set([o.modelName, ...o.aliases]);
   let model: Phi | null = null;
   let loadError: unknown = null;
   const loading = Promise.resolve(phi).then(
@@ -124,6 +197,8 @@ export function createServer(
   );
   const created = Math.floor(Date.now() / 1000);
   const running = new Set<AbortController>();
+  /** Set by closeAll: new work is refused, and what was cut short says so. */
+  let stopping = false;
   let nextId = 0;
   const newId = (prefix: string) =>
     `${prefix}-${Date.now().toString(36)}${(nextId++).toString(36).padStart(4, '0')}`;
@@ -148,21 +223,56 @@ export function createServer(
       c.header('Access-Control-Allow-Origin', o.cors);
       c.header('Vary', 'Origin');
       if (c.req.method === 'OPTIONS') {
+        // a preflight carries no credentials: it is answered before auth. The headers it asks
+        // for are allowed (the openai SDK sends x-stainless-*), when they are header names.
+        const asked = c.req.header('Access-Control-Request-Headers') ?? '';
+        const allowed = asked
+          .split(',')
+          .map((h) => h.trim())
+          .filter((h) => HEADER_NAME.test(h));
         c.header('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-        c.header('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        c.header(
+          'Access-Control-Allow-Headers',
+          [
+            ...new Set(['authorization', 'content-type', ...allowed.map((h) => h.toLowerCase())]),
+          ].join(', '),
+        );
         c.header('Access-Control-Max-Age', '600');
+        c.header('Vary', 'Origin, Access-Control-Request-Headers');
         return c.body(null, 204);
       }
     }
+    if (o.allowHosts) {
+      const host = hostName(c.req.header('Host') ?? '');
+      if (!isLoopbackName(host) && !o.allowHosts.some((h) => h.toLowerCase() === host))
+        throw new ApiError(
+          403,
+          `Host ${JSON.stringify(host.slice(0, 100))} is not allowed: this server answers to loopback names` +
+            (o.allowHosts.length ? ` and ${o.allowHosts.join(', ')}` : '') +
+            ' (phi serve --allow-host NAME for a reverse proxy)',
+          'invalid_request_error',
+          null,
+          'host_not_allowed',
+        );
+    }
+    if (stopping && c.req.method !== 'GET')
+      throw new ApiError(
+        503,
+        'the server is shutting down',
+        'unavailable_error',
+        null,
+        'server_shutdown',
+      );
     await next();
     if (o.log && !c.res.headers.get('Content-Type')?.startsWith('text/event-stream')) {
       o.log(`${c.req.method} ${c.req.path} ${c.res.status} ${Date.now() - t0} ms`);
     }
   });
   const authorize = (c: Context) => {
-    if (!o.apiKey) return;
+    if (o.apiKey === undefined) return;
     const auth = c.req.header('Authorization') ?? '';
-    if (auth !== `Bearer ${o.apiKey}`)
+    const given = /^bearer[ \t]+(.*)$/i.exec(auth.trim())?.[1] ?? '';
+    if (!sameSecret(given, o.apiKey))
       throw new ApiError(
         401,
         auth ? 'invalid API key' : 'missing API key: send Authorization: Bearer <key>',
@@ -227,11 +337,14 @@ export function createServer(
     return json as Record<string, unknown>;
   };
 
+  /** `model` names what to run; one model is served, so any name is it unless strictModel. */
   const checkModel = (b: Record<string, unknown>) => {
-    if (b.model !== undefined && b.model !== o.modelName)
+    if (b.model === undefined || b.model === null) return;
+    if (typeof b.model !== 'string') throw badField('model', 'must be a string');
+    if (o.strictModel && !names.has(b.model))
       throw new ApiError(
         400,
-        `model "${String(b.model)}" is not served here; this server has "${o.modelName}"`,
+        `model ${JSON.stringify(b.model.slice(0, 200))} is not served here; this server has ${[...names].map((n) => JSON.stringify(n)).join(', ')}`,
         'invalid_request_error',
         'model',
         'model_not_found',
@@ -265,7 +378,8 @@ export function createServer(
     opts: Parameters<Phi['generate']>[1],
     signal: AbortSignal,
   ): { run: Generation; abort: AbortController } => {
-    if (p.waiting >= o.queue)
+    // a request that finds a free slot never waits; one that would wait needs room in the queue
+    if (p.freeSlots === 0 && p.waiting >= o.queue)
       throw new ApiError(
         503,
         `the server is busy: ${p.waiting} requests are waiting for ${p.parallel} slot(s); try again`,
@@ -287,6 +401,18 @@ export function createServer(
         signal.removeEventListener('abort', onGone);
       });
     return { run, abort };
+  };
+
+  /** A generation the shutdown cut short is an error for its client, not a normal end. */
+  const checkEnded = (r: GenerationResult) => {
+    if (r.stopReason === 'abort' && stopping)
+      throw new ApiError(
+        503,
+        'the server is shutting down: the generation was stopped',
+        'unavailable_error',
+        null,
+        'server_shutdown',
+      );
   };
 
   const tokenText = (p: Phi, id: number) =>
@@ -355,7 +481,7 @@ export function createServer(
   });
   app.get('/v1/models/:id{.+}', (c) => {
     authorize(c);
-    if (c.req.param('id') !== o.modelName)
+    if (!names.has(c.req.param('id')))
       throw new ApiError(
         404,
         `no model "${c.req.param('id')}"`,
@@ -374,11 +500,15 @@ export function createServer(
       authorize(c);
       const b = await body(c);
       checkModel(b);
-      return { b, req: samplingRequest(b, chat, o.maxTokens, Infinity) };
+      // max_tokens is bounded by the context, known once the model is there
+      await loading;
+      const ctx = model?.model.contextLength ?? Infinity;
+      return { b, req: samplingRequest(b, chat, Math.min(o.maxTokens, ctx), ctx) };
     },
     promptIds,
     start,
     newId,
+    checkEnded,
     tokenText,
     tokenBytes,
     sse,
@@ -437,14 +567,17 @@ export function createServer(
   return {
     fetch: async (request) => app.fetch(request),
     ready: () => model !== null,
-    /** Abort every running generation (for shutdown). */
-    closeAll: () => running.forEach((a) => a.abort()),
+    /** Shutdown: refuse new work, abort every running generation (its stream says why). */
+    closeAll: () => {
+      stopping = true;
+      running.forEach((a) => a.abort());
+    },
   };
 }
 
 /** POST /v1/completions: a prompt continued (streamed or not), legacy logprobs, echo. */
 async function completions(c: Context, h: Helpers): Promise<Response> {
-  const { o, loading, loaded, promptIds, start, newId, tokenText, sse } = h;
+  const { o, loading, loaded, promptIds, start, newId, checkEnded, tokenText, sse } = h;
   const { b, req } = await h.request(c, false);
   const prompt = completionPrompt(b);
   const echo = (() => {
@@ -489,6 +622,7 @@ async function completions(c: Context, h: Helpers): Promise<Response> {
     const pieces: TokenPiece[] = [];
     for await (const piece of run) pieces.push(piece);
     const r = await run.result();
+    checkEnded(r);
     let logprobs = null;
     if (req.logprobs !== null) {
       const acc = lp();
@@ -531,6 +665,7 @@ async function completions(c: Context, h: Helpers): Promise<Response> {
         });
       }
       result = await run.result();
+      checkEnded(result);
       send({
         ...head,
         choices: [{ index: 0, text: '', logprobs: null, finish_reason: finishReason(result) }],
@@ -543,7 +678,7 @@ async function completions(c: Context, h: Helpers): Promise<Response> {
 
 /** POST /v1/chat/completions: messages in the Chat format, the reply until the next turn. */
 async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
-  const { o, loading, loaded, promptIds, start, newId, tokenText, tokenBytes, sse } = h;
+  const { o, loading, loaded, promptIds, start, newId, checkEnded, tokenText, tokenBytes, sse } = h;
   const { b, req } = await h.request(c, true);
   const messages = chatMessages(b);
   await loading;
@@ -588,6 +723,7 @@ async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
       if (req.logprobs !== null) content.push(entry(piece));
     }
     const r = await run.result();
+    checkEnded(r);
     o.log?.(`POST /v1/chat/completions 200 ${r.promptTokens}+${r.ids.length} tokens`);
     return c.json({
       ...head,
@@ -629,6 +765,7 @@ async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
         });
       }
       result = await run.result();
+      checkEnded(result);
       send({
         ...head,
         choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result) }],

@@ -1,7 +1,7 @@
 // The request bodies of the OpenAI-compatible endpoints: validated field by field (a bad
 // field is a 400 that names it and the allowed values) and turned into generation options.
 import type { GenerateOptions } from '../generation.js';
-import { badField } from './errors.js';
+import { badField, shown } from './errors.js';
 
 type Json = Record<string, unknown>;
 
@@ -29,7 +29,7 @@ function number(
   if (!(integer ? isInt(v) : isNum(v)) || (v as number) < lo || (v as number) > hi)
     throw badField(
       field,
-      `must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi}, got ${JSON.stringify(v)}`,
+      `must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi}, got ${shown(v)}`,
     );
   return v as number;
 }
@@ -37,8 +37,7 @@ function number(
 function boolean(b: Json, field: string): boolean | undefined {
   const v = b[field];
   if (!present(v)) return undefined;
-  if (typeof v !== 'boolean')
-    throw badField(field, `must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw badField(field, `must be true or false, got ${shown(v)}`);
   return v;
 }
 
@@ -50,13 +49,16 @@ export function samplingRequest(
   context: number,
 ): SamplingRequest {
   if (present(b.n) && b.n !== 1)
-    throw badField('n', `only 1 choice per request is supported, got ${JSON.stringify(b.n)}`);
+    throw badField('n', `only 1 choice per request is supported, got ${shown(b.n)}`);
   for (const f of ['presence_penalty', 'frequency_penalty']) {
     const v = number(b, f, -2, 2);
     if (v !== undefined && v !== 0)
       throw badField(f, 'is not supported (use repetition_penalty, > 0, 1 = off)');
   }
-  if (present(b.logit_bias) && Object.keys(b.logit_bias as object).length > 0)
+  if (
+    present(b.logit_bias) &&
+    (typeof b.logit_bias !== 'object' || Object.keys(b.logit_bias as object).length > 0)
+  )
     throw badField('logit_bias', 'is not supported');
   if (present(b.best_of) && b.best_of !== 1) throw badField('best_of', 'only 1 is supported');
   if (present(b.suffix)) throw badField('suffix', 'is not supported');
@@ -67,10 +69,9 @@ export function samplingRequest(
   let stop: string[] | undefined;
   if (present(b.stop)) {
     const s = b.stop;
-    stop =
-      typeof s === 'string' ? [s] : Array.isArray(s) ? (s as unknown[]).map(String) : undefined;
-    if (!stop || (Array.isArray(s) && s.some((x) => typeof x !== 'string')))
-      throw badField('stop', 'must be a string or an array of up to 4 strings');
+    if (typeof s === 'string') stop = [s];
+    else if (Array.isArray(s) && s.every((x) => typeof x === 'string')) stop = s as string[];
+    else throw badField('stop', 'must be a string or an array of up to 4 strings');
     if (stop.length > 4) throw badField('stop', `at most 4 stop strings, got ${stop.length}`);
   }
   const streamOptions = b.stream_options;
@@ -136,14 +137,14 @@ export function chatMessages(b: Json): ChatMessage[] {
       throw badField(where, 'must be an object {role, content}');
     const { role, content } = x as Json;
     if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'developer')
-      throw badField(
-        `${where}.role`,
-        `must be system, user or assistant, got ${JSON.stringify(role)}`,
-      );
+      throw badField(`${where}.role`, `must be system, user or assistant, got ${shown(role)}`);
     let text: string;
     if (typeof content === 'string') text = content;
-    else if (Array.isArray(content) && content.every((c) => (c as Json)?.type === 'text'))
-      text = content.map((c) => String((c as Json).text ?? '')).join('');
+    else if (
+      Array.isArray(content) &&
+      content.every((c) => (c as Json)?.type === 'text' && typeof (c as Json).text === 'string')
+    )
+      text = content.map((c) => (c as Json).text as string).join('');
     else throw badField(`${where}.content`, 'must be a string (or text parts)');
     return { role: role === 'developer' ? 'system' : role, content: text };
   });
