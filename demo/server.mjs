@@ -26,7 +26,7 @@ const TYPES = {
 const SERVED = ['demo', 'build', 'weights', 'test/fixtures', 'test/runtimes', 'dist/src'];
 
 /** The file a URL path names, or an HTTP status: 400 malformed, 404 not ours to serve. */
-function fileFor(pathname) {
+function fileFor(pathname, mounts) {
   let decoded;
   try {
     decoded = decodeURIComponent(pathname);
@@ -38,12 +38,21 @@ function fileFor(pathname) {
   // no hidden files (.git), no way up
   if (parts.some((p) => p.startsWith('.'))) return 404;
   const rel = parts.join('/');
-  if (!SERVED.some((d) => rel === d || rel.startsWith(d + '/'))) return 404;
-  const file = path.resolve(ROOT, rel);
-  return file.startsWith(ROOT + path.sep) ? file : 404;
+  const at = Object.keys(mounts).find((d) => rel === d || rel.startsWith(d + '/'));
+  if (at === undefined) return 404;
+  const dir = mounts[at];
+  const file = path.resolve(dir, rel.slice(at.length + 1));
+  return file === dir || file.startsWith(dir + path.sep) ? file : 404;
 }
 
-export function startServer(port = 0, { isolate = true } = {}) {
+/**
+ * Serve on 127.0.0.1. `mounts` maps URL prefixes (no leading slash) to folders; by default the
+ * repository's SERVED folders at their own paths.
+ */
+export function startServer(
+  port = 0,
+  { isolate = true, mounts = Object.fromEntries(SERVED.map((d) => [d, path.join(ROOT, d)])) } = {},
+) {
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500).end();
@@ -62,7 +71,7 @@ export function startServer(port = 0, { isolate = true } = {}) {
       res.writeHead(302, { location: '/demo/' }).end(); // so the page's relative URLs resolve
       return;
     }
-    let file = fileFor(url.pathname);
+    let file = fileFor(url.pathname, mounts);
     if (typeof file === 'number') {
       res.writeHead(file).end(file === 400 ? 'bad request' : 'not found');
       return;

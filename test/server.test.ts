@@ -362,6 +362,28 @@ describe('models, health, tokenizer endpoints, CORS', () => {
       });
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      // the openai SDK asks for its own headers; the preflight carries no credentials
+      const sdk = await fetch(`${open.url}/v1/chat/completions`, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: 'https://app.example',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers':
+            'authorization,content-type,x-stainless-os,x-stainless-retry-count',
+        },
+      });
+      expect(sdk.status).toBe(204);
+      expect(sdk.headers.get('access-control-allow-headers')).toMatch(
+        /x-stainless-os.*x-stainless-retry-count/,
+      );
+      // a stream carries the CORS headers too
+      const s = await fetch(`${open.url}/v1/completions`, {
+        method: 'POST',
+        headers: { Origin: 'https://app.example', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ prompt: 'x', max_tokens: 2, stream: true }),
+      });
+      expect(s.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      await s.text();
     } finally {
       await open.close();
     }

@@ -463,7 +463,8 @@ export function createServer(
         abort.abort();
       },
     });
-    return new Response(stream, { headers: SSE_HEADERS });
+    // through the context, so the headers set before (CORS) come along
+    return c.body(stream, 200, SSE_HEADERS);
   };
 
   // --- routes

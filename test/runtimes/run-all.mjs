@@ -21,6 +21,18 @@ const runs = [
   ['bun', bin('bun'), [e2e]],
   ['chromium', process.execPath, [path.join(here, 'browser.mjs')], chromium],
   ['chromium demo page', process.execPath, [path.join(here, 'demo.mjs')], chromium],
+  [
+    'chromium: the packed package from a subpath, and bundled by esbuild',
+    process.execPath,
+    [path.join(here, 'browser-package.mjs')],
+    chromium,
+  ],
+  [
+    'chromium: the openai SDK against phi serve --cors',
+    process.execPath,
+    [path.join(here, 'browser-cors.mjs')],
+    chromium,
+  ],
   ['deno serve', bin('deno'), ['run', '--allow-read', '--allow-net', path.join(here, 'serve.mjs')]],
   ['bun serve', bin('bun'), [path.join(here, 'serve.mjs')]],
   [

@@ -19,6 +19,7 @@ type Args5 = [number, number, number, number, number];
 
 /** The bits of an f32, to pass through the Int32 argument slots of the pool. */
 const f32Bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
+import { WASM_FILES, workerUrl } from './assets.js';
 import { markDead, ThreadPool, type SpawnWorker } from './pool.js';
 import { scratchLayout, type ScratchSizes } from './scratch.js';
 
@@ -33,8 +34,13 @@ export interface WasmKernelsOptions {
   threads?: number;
   /** Start workers (Node: worker_threads; default: the Web Worker API when it exists). */
   spawnWorker?: SpawnWorker;
-  /** Read a file of build/ (default: fetch relative to this module). */
+  /** Read a file of build/ (default: fetch it from baseUrl, else relative to this module). */
   readWasm?: (file: string) => Promise<Uint8Array<ArrayBuffer>>;
+  /**
+   * Where the default readWasm and spawnWorker find the .wasm files and worker.js, for a host
+   * that serves them apart from the module (e.g. '/static/phi-wasm/'). Default: beside it.
+   */
+  baseUrl?: string | URL;
   /** Force a build instead of feature detection. */
   flavor?: WasmFlavor;
   /** Bytes to reserve up front (the loader passes the model's size). */
@@ -59,26 +65,45 @@ const MAX_BYTES = WASM32_BYTES;
 /** 2^112: the scale that the f16 widening trick moves onto the activations (assembly/matmul.ts). */
 const F16_X_SCALE = 2 ** 112;
 
-async function defaultReadWasm(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../../../../build/${file}`, import.meta.url);
-  let r: Response;
-  try {
-    r = await fetch(url);
-  } catch (e) {
-    // Node's fetch does not read file: URLs (Deno's, Bun's and browsers' do)
-    throw new Error(
-      `cannot fetch ${url} (${(e as Error).message}); in Node use loadPhi from 'phi-wasm/node', or pass wasm.readWasm`,
-    );
+/** Where `file` (a name of build/) is fetched from: `baseUrl`, else beside this module. */
+function wasmFileUrl(file: string, baseUrl?: string | URL): URL {
+  if (baseUrl !== undefined) {
+    const page = (globalThis as { location?: { href: string } }).location?.href;
+    const base = String(baseUrl).endsWith('/') ? String(baseUrl) : `${baseUrl}/`; // a folder
+    return new URL(file, new URL(base, page));
   }
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
+  const at = WASM_FILES[file as keyof typeof WASM_FILES];
+  if (!at) throw new Error(`no wasm file ${file}`);
+  return at();
 }
 
-function defaultSpawn(): SpawnWorker | undefined {
+const fetchWasm =
+  (baseUrl?: string | URL) =>
+  async (file: string): Promise<Uint8Array<ArrayBuffer>> => {
+    const url = wasmFileUrl(file, baseUrl);
+    let r: Response;
+    try {
+      r = await fetch(url);
+    } catch (e) {
+      // Node's fetch does not read file: URLs (Deno's, Bun's and browsers' do)
+      throw new Error(
+        `cannot fetch ${url} (${(e as Error).message}); in Node use loadPhi from 'phi-wasm/node', or pass wasm.readWasm`,
+      );
+    }
+    if (!r.ok)
+      throw new Error(
+        `${url}: HTTP ${r.status}; if the package's files are served elsewhere, pass wasm: { baseUrl } (README: the browser)`,
+      );
+    return new Uint8Array(await r.arrayBuffer());
+  };
+
+function defaultSpawn(baseUrl?: string | URL): SpawnWorker | undefined {
   const W = (globalThis as { Worker?: new (url: URL, o: object) => Worker }).Worker;
   if (!W) return undefined;
   return (data) => {
-    const w = new W(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const w = new W(baseUrl !== undefined ? wasmFileUrl('worker.js', baseUrl) : workerUrl(), {
+      type: 'module',
+    });
     w.onerror = (e: ErrorEvent) => markDead(data, `error: ${e.message}`);
     w.postMessage(data);
     return w;
@@ -412,8 +437,8 @@ export class WasmKernels implements Kernels {
 }
 
 export async function createWasmKernels(o: WasmKernelsOptions = {}): Promise<WasmKernels> {
-  const readWasm = o.readWasm ?? defaultReadWasm;
-  const spawn = o.spawnWorker ?? defaultSpawn();
+  const readWasm = o.readWasm ?? fetchWasm(o.baseUrl);
+  const spawn = o.spawnWorker ?? defaultSpawn(o.baseUrl);
   let threads = o.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1)
     throw new Error(`threads must be an integer >= 1, got ${threads}`);

@@ -1,0 +1,33 @@
+// The browser bundle (phi-wasm/browser): dist/src/index.js and the Web Worker bundled by
+// esbuild into build/browser/, with the .wasm files copied beside them. assets.js is swapped
+// for assets.browser.js, which finds those files relative to the bundle, so the package works
+// from any subpath or a CDN, and bundlers that follow `new URL('...', import.meta.url)` copy them.
+import { build } from 'esbuild';
+import { copyFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'build', 'browser');
+const browserAssets = {
+  name: 'browser-assets',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/assets\.js$/ }, (args) => ({
+      path: path.join(args.resolveDir, 'assets.browser.js'),
+    }));
+  },
+};
+await build({
+  entryPoints: ['dist/src/index.js', 'dist/src/kernels/wasm/worker.js'].map((f) =>
+    path.join(root, f),
+  ),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  outdir: out,
+  entryNames: '[name]',
+  logLevel: 'warning',
+  plugins: [browserAssets],
+});
+for (const f of readdirSync(path.join(root, 'build')).filter((f) => f.endsWith('.wasm')))
+  copyFileSync(path.join(root, 'build', f), path.join(out, f));
