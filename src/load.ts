@@ -35,17 +35,20 @@ export interface LoadOptions extends LoadWeightsOptions {
   parallel?: number;
 }
 
-async function readJson(files: ModelFiles, file: string): Promise<Record<string, unknown>> {
-  const text = await files.readText(file);
+function parseJsonObject(text: string, where: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${files.name}/${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${where}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new Error(`${files.name}/${file}: must be a JSON object`);
+    throw new Error(`${where}: must be a JSON object`);
   return json as Record<string, unknown>;
+}
+
+async function readJson(files: ModelFiles, file: string): Promise<Record<string, unknown>> {
+  return parseJsonObject(await files.readText(file), `${files.name}/${file}`);
 }
 
 /** eos_token_id of generation_config.json, when it names one (a number or the first of a list). */
@@ -88,13 +91,35 @@ function validateLoadOptions(o: LoadOptions): void {
 /** More kernel threads than this is a typo, not a machine (and each costs scratch memory). */
 export const MAX_THREADS = 256;
 
+/**
+ * Tokenizers built lately, by the text of their two files: building one from its 2 MB of JSON
+ * takes a quarter of a second, and a process that loads the same model again (a test suite, a
+ * server reloading, several slots' configs) needs the same immutable object.
+ */
+const builtTokenizers = new Map<string, Map<string, PhiTokenizer>>();
+const TOKENIZER_CACHE = 4;
+
 export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | null> {
   if (!(await files.exists('tokenizer.json'))) return null;
-  const json = await readJson(files, 'tokenizer.json');
-  const config = (await files.exists('tokenizer_config.json'))
-    ? await readJson(files, 'tokenizer_config.json')
-    : {};
-  return new PhiTokenizer(json, config, `${files.name}/tokenizer.json`);
+  const text = await files.readText('tokenizer.json');
+  const configText = (await files.exists('tokenizer_config.json'))
+    ? await files.readText('tokenizer_config.json')
+    : '{}';
+  const known = builtTokenizers.get(text)?.get(configText);
+  if (known) return known;
+  const parse = (t: string, file: string) => parseJsonObject(t, `${files.name}/${file}`);
+  const tok = new PhiTokenizer(
+    parse(text, 'tokenizer.json'),
+    parse(configText, 'tokenizer_config.json'),
+    `${files.name}/tokenizer.json`,
+  );
+  if (!builtTokenizers.has(text)) {
+    if (builtTokenizers.size >= TOKENIZER_CACHE)
+      builtTokenizers.delete(builtTokenizers.keys().next().value!);
+    builtTokenizers.set(text, new Map());
+  }
+  builtTokenizers.get(text)!.set(configText, tok);
+  return tok;
 }
 
 /** The memory plan's options for a config and load options (the kernels' threads aside). */

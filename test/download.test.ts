@@ -203,7 +203,7 @@ test('a server that stalls is abandoned after the stall timeout and the download
   const { log, lines } = quiet();
   const t0 = Date.now();
   await download({ endpoint: base, dir, log, stallSeconds: 0.5 });
-  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(Date.now() - t0).toBeLessThan(25_000); // not the default stall timeout of 30 s
   expect(lines.join('')).toMatch(
     /model\.safetensors: transfer broke off \(no data for 0\.5 s\); resuming/,
   );

@@ -423,7 +423,7 @@ describe('concurrency and cancellation', () => {
       temperature: 0,
     });
     expect(again.choices[0].text).toBe(solo);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(30_000); // not stuck behind the aborted ones
     await new Promise((r) => setTimeout(r, 50));
     expect(phi.active).toBe(0);
   });

@@ -55,8 +55,11 @@ export interface WorkerData {
 
 /** A worker this much slower than the caller at its share of an op is given up on... */
 const SLOWER = 50;
-/** ...but never before this many ms. */
-const MIN_WAIT_MS = 750;
+/**
+ * ...but never before this many ms: a busy machine can keep a thread off its core for a good
+ * part of a second, and giving up on a healthy worker fails every request.
+ */
+const MIN_WAIT_MS = 4000;
 
 export class ThreadPool {
   readonly nth: number;
