@@ -6,7 +6,7 @@ const EXAMPLES = {
   chat: "Alice: I don't know why, I'm struggling to maintain focus while studying. Any suggestions?\nBob:",
   code: 'def print_prime(n):\n   """\n   Print all primes between 1 and n\n   """',
 };
-const STOPS = { qa: ['\n\n'], chat: ['\nAlice:'], code: ['\ndef ', '\nclass ', '\nif __name__'] };
+// the formats' templates and stops are the library's (src/prompts.ts): the engine applies them
 let format = 'code';
 $('prompt').value = EXAMPLES.code;
 for (const b of document.querySelectorAll('[data-example]')) {
@@ -18,6 +18,20 @@ for (const b of document.querySelectorAll('[data-example]')) {
 
 const state = { text: '', busy: false };
 window.demo = state; // for the Playwright test
+
+// the models the demo server found (weights/ and the Hugging Face cache): the first is the default
+fetch('/models.json')
+  .then((r) => (r.ok ? r.json() : []))
+  .then((models) => {
+    $('models').innerHTML = models
+      .map((m) => `<option value="${m.url}">${m.name.replace(/</g, '&lt;')}</option>`)
+      .join('');
+    // unless someone typed a URL meanwhile
+    if (models.length > 0 && $('url').value === $('url').defaultValue)
+      $('url').value = models[0].url;
+    state.models = models;
+  })
+  .catch(() => {});
 
 function load(message) {
   $('model-status').textContent = 'loading...';
@@ -51,10 +65,11 @@ $('generate').onclick = () => {
   engine.postMessage({
     type: 'generate',
     prompt: $('prompt').value,
+    // the examples are already in their format; the engine adds the format's stop strings
+    format,
     options: {
       maxNewTokens: Number($('max').value),
       temperature: Number($('temp').value),
-      stop: STOPS[format],
     },
   });
 };
@@ -153,7 +168,13 @@ engine.onmessage = ({ data: m }) => {
   } else if (m.type === 'error') {
     state.busy = false;
     state.error = m.message;
-    $('model-status').textContent = 'error: ' + m.message;
+    // a failed load says so where the model's status is; a failed generation or inspection
+    // says so under its output, and the model stays loaded
+    if (m.during === 'load') {
+      state.loaded = false;
+      $('model-status').textContent = 'error: ' + m.message;
+    } else if (m.during === 'inspect') $('tokens').textContent = 'error: ' + m.message;
+    else $('done').textContent = 'error: ' + m.message;
     $('generate').disabled = !state.loaded;
     $('stop').disabled = true;
   }

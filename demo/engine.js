@@ -1,7 +1,7 @@
 // The demo's engine, in a Web Worker: the page stays responsive and the worker may block on
 // Atomics.wait for its kernel threads. Messages in: load, generate, inspect, stop.
 // Messages out: progress, loaded, piece, done, inspection, error.
-import { inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/index.js';
+import { FORMATS, inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/index.js';
 
 let phi = null;
 let abort = null;
@@ -34,7 +34,8 @@ onmessage = async ({ data: m }) => {
       });
     } else if (m.type === 'generate') {
       abort = new AbortController();
-      const run = phi.generate(m.prompt, { ...m.options, signal: abort.signal });
+      const stop = FORMATS[m.format]?.stop ?? [];
+      const run = phi.generate(m.prompt, { ...m.options, stop, signal: abort.signal });
       current = run;
       const t0 = performance.now();
       let n = 0;
@@ -79,6 +80,6 @@ onmessage = async ({ data: m }) => {
       });
     }
   } catch (e) {
-    send('error', { message: String(e?.message ?? e) });
+    send('error', { during: m.type, message: String(e?.message ?? e) });
   }
 };

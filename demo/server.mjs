@@ -1,16 +1,47 @@
 // A static file server for the demo and the browser tests, on 127.0.0.1. It serves the files
-// the page needs and nothing else (the demo, the build, model folders, the test fixtures),
+// the page needs and nothing else (the demo, the build, model folders under weights/, models
+// in the Hugging Face cache by Hub id at /hub/ORG/NAME/, read only, and the test fixtures),
 // sends the cross-origin isolation headers (COOP/COEP) that SharedArrayBuffer, and so the
 // worker threads, need in browsers, and answers HEAD and Range requests, which the URL loader
 // uses to read safetensors one tensor at a time. Bad URLs are 400, anything else 404; it
 // never crashes on a request.
-//   node demo/server.mjs [port]        (npm run demo)
-import { createReadStream, promises as fs } from 'node:fs';
+//   node demo/server.mjs [port]        (npm run demo; port 8000, so phi serve keeps 8080)
+import { createReadStream, existsSync, promises as fs, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DEMO_PORT = 8000;
+
+/** The models the page can load: folders under weights/ and complete Hub snapshots in the cache. */
+async function models() {
+  const found = [];
+  const weights = path.join(ROOT, 'weights');
+  for (const d of existsSync(weights) ? readdirSync(weights, { withFileTypes: true }) : [])
+    if (d.isDirectory() && existsSync(path.join(weights, d.name, 'config.json')))
+      found.push({ name: `weights/${d.name}`, url: `/weights/${d.name}` });
+  const hub = await import('../dist/src/node/hub.js').catch(() => null);
+  const cache = hub?.hubCacheDir();
+  for (const d of cache && existsSync(cache) ? readdirSync(cache) : []) {
+    const m = /^models--([^-].*?)--(.+)$/.exec(d);
+    if (!m) continue;
+    const repo = `${m[1]}/${m[2]}`;
+    if (hub.cachedSnapshot({ repo, revision: 'main' }, cache))
+      found.push({ name: repo, url: `/hub/${repo}` });
+  }
+  return found;
+}
+
+/** /hub/ORG/NAME/FILE: the file in the cache's snapshot of ORG/NAME (its main revision). */
+async function hubFile(pathname) {
+  const m = /^\/hub\/([\w.-]+)\/([\w.-]+)(\/.*)?$/.exec(pathname);
+  if (!m) return 404;
+  const hub = await import('../dist/src/node/hub.js').catch(() => null);
+  const dir = hub?.cachedSnapshot({ repo: `${m[1]}/${m[2]}`, revision: 'main' });
+  if (!dir) return 404;
+  return fileFor(`/m${m[3] ?? '/'}`, { m: dir });
+}
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript',
@@ -71,7 +102,15 @@ export function startServer(
       res.writeHead(302, { location: '/demo/' }).end(); // so the page's relative URLs resolve
       return;
     }
-    let file = fileFor(url.pathname, mounts);
+    if (url.pathname === '/models.json') {
+      const body = JSON.stringify(await models());
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    let file = url.pathname.startsWith('/hub/')
+      ? await hubFile(url.pathname)
+      : fileFor(url.pathname, mounts);
     if (typeof file === 'number') {
       res.writeHead(file).end(file === 400 ? 'bad request' : 'not found');
       return;
@@ -118,7 +157,7 @@ export function startServer(
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const server = await startServer(Number(process.argv[2] ?? 8080), {
+  const server = await startServer(Number(process.argv[2] ?? DEMO_PORT), {
     isolate: !process.argv.includes('--no-isolation'),
   });
   const { port } = server.address();

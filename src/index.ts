@@ -42,3 +42,12 @@ export {
   type SpawnWorker,
 } from './kernels/wasm/index.js';
 export { inspect, type Inspection } from './inspect.js';
+export {
+  FORMATS,
+  promptFormat,
+  chatTranscript,
+  turnStops,
+  type FormatName,
+  type PromptFormat,
+} from './prompts.js';
+export { DEFAULTS } from './defaults.js';

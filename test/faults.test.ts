@@ -2,7 +2,7 @@
 // long prefill, input that must be refused (and says which field), hostile sizes, and the
 // demo server's URLs.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -231,6 +231,36 @@ describe('the demo server serves its files and nothing else', () => {
     const r = await fetch(base + url);
     expect(r.status).toBe(status);
     await r.arrayBuffer();
+  });
+
+  test('it lists and serves the models of weights/ and the Hugging Face cache (by Hub id)', async () => {
+    const cache = mkdtempSync(path.join(tmpdir(), 'phi-demo-hub-'));
+    const repo = path.join(cache, 'models--someone--tiny');
+    const commit = 'a'.repeat(40);
+    cpSync(fixture('tiny-phi-f16'), path.join(repo, 'snapshots', commit), { recursive: true });
+    mkdirSync(path.join(repo, 'refs'));
+    writeFileSync(path.join(repo, 'refs', 'main'), commit);
+    const before = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      const models = (await (await fetch(`${base}/models.json`)).json()) as {
+        name: string;
+        url: string;
+      }[];
+      expect(models).toContainEqual({ name: 'someone/tiny', url: '/hub/someone/tiny' });
+      const cfg = await fetch(`${base}/hub/someone/tiny/config.json`);
+      expect(cfg.status).toBe(200);
+      expect(((await cfg.json()) as { model_type: string }).model_type).toBe('phi');
+      for (const bad of [
+        '/hub/someone/tiny/../../refs/main',
+        '/hub/someone/none/config.json',
+        '/hub/x',
+      ])
+        expect([bad, (await fetch(base + bad)).status]).toEqual([bad, 404]);
+    } finally {
+      if (before === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = before;
+    }
   });
 
   test('a flood of bad requests does not bring it down', async () => {

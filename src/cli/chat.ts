@@ -11,6 +11,7 @@
 import { createInterface } from 'node:readline';
 import type { Phi } from '../engine.js';
 import type { GenerateOptions } from '../generation.js';
+import { turnStops } from '../prompts.js';
 
 export interface ChatOptions {
   system?: string;
@@ -101,7 +102,7 @@ export async function chat(phi: Phi, o: ChatOptions): Promise<number> {
         );
       }
       current = new AbortController();
-      const stop = [`\n${o.user}:`, `\n${o.assistant}:`, ...(o.sampling.stop ?? [])];
+      const stop = [...turnStops(o.user, o.assistant), ...(o.sampling.stop ?? [])];
       let reply = '';
       try {
         const run = phi.generate(promptOf(turns), {

@@ -10,6 +10,7 @@ import { DEFAULT_MODEL, resolveModel } from '../node/hub.js';
 import { saveModel } from '../node/save.js';
 import { synthesize, TOKENIZER_DIR } from '../node/synth.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
+import { FORMATS, type FormatName } from '../prompts.js';
 import { chat } from './chat.js';
 import { flagHelp, parse, UsageError, unescape, type Flag, type Values } from './args.js';
 import { serveCommand } from './serve.js';
@@ -124,13 +125,6 @@ interface Command {
   positionals?: boolean;
   run(v: Values, positionals: string[]): Promise<void>;
 }
-
-// --- the model card's prompt formats
-const FORMATS: Record<string, { template: (p: string) => string; stop: string[] }> = {
-  qa: { template: (p) => `${p.trimEnd()}\nAnswer:`, stop: ['\n\n'] },
-  chat: { template: (p) => `Alice: ${p.trim()}\nBob:`, stop: ['\nAlice:', '\nBob:'] },
-  code: { template: (p) => p, stop: ['\ndef ', '\nclass ', '\nif __name__', '\nprint('] },
-};
 
 const text = (v: Values, raw: string) => (v['raw-prompt'] ? raw : unescape(raw));
 
@@ -469,7 +463,7 @@ async function generate(v: Values): Promise<void> {
     );
   const options = samplingOptions(v);
   if (v.format !== undefined) {
-    const f = FORMATS[v.format as string];
+    const f = FORMATS[v.format as FormatName];
     if (!f) throw new UsageError(`--format must be qa, chat or code, got "${v.format}"`);
     if (typeof prompt !== 'string')
       throw new UsageError('--format applies to text prompts, not --ids');

@@ -12,6 +12,7 @@ import { Hono, type Context } from 'hono';
 import type { Phi } from '../engine.js';
 import type { Generation, GenerationResult, TokenLogprob, TokenPiece } from '../generation.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
+import { turnStops } from '../prompts.js';
 import { ApiError, badField } from './errors.js';
 import { chatMessages, chatPrompt, completionPrompt, samplingRequest } from './requests.js';
 
@@ -686,7 +687,7 @@ async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
   const p = loaded();
   const ids = promptIds(p, chatPrompt(messages, o.userName, o.assistantName), 'messages');
   // the next turn of either speaker ends the reply
-  const turns = [`\n${o.userName}:`, `\n${o.assistantName}:`];
+  const turns = turnStops(o.userName, o.assistantName);
   const options = { ...req.options, stop: [...turns, ...(req.options.stop ?? [])] };
   const { run, abort } = start(p, ids, options, c.req.raw.signal);
   const id = newId('chatcmpl');

@@ -1,6 +1,7 @@
 // The request bodies of the OpenAI-compatible endpoints: validated field by field (a bad
 // field is a 400 that names it and the allowed values) and turned into generation options.
 import type { GenerateOptions } from '../generation.js';
+import { chatTranscript } from '../prompts.js';
 import { badField, shown } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -150,16 +151,6 @@ export function chatMessages(b: Json): ChatMessage[] {
   });
 }
 
-/**
- * The model card's Chat format: system text first, then one line per turn, `Alice: ...` for
- * the user and `Bob: ...` for the assistant, ending with `Bob:` for the model to continue.
- */
-export function chatPrompt(messages: ChatMessage[], user: string, assistant: string): string {
-  const lines: string[] = [];
-  for (const m of messages) {
-    if (m.role === 'system') lines.push(m.content.trim());
-    else lines.push(`${m.role === 'user' ? user : assistant}: ${m.content.trim()}`);
-  }
-  lines.push(`${assistant}:`);
-  return lines.join('\n');
-}
+/** The model card's Chat format over the messages (src/prompts.ts). */
+export const chatPrompt = (messages: ChatMessage[], user: string, assistant: string): string =>
+  chatTranscript(messages, user, assistant);

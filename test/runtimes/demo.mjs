@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { openChromium } from './chromium.mjs';
-import { loadPhi } from '../../dist/src/node/index.js';
+import { FORMATS, loadPhi } from '../../dist/src/node/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, '..', 'fixtures', 'tiny-phi-f16');
@@ -13,7 +13,7 @@ const node = await loadPhi(fixture);
 const want = await node.complete(prompt, {
   maxNewTokens: 20,
   temperature: 0,
-  stop: ['\ndef ', '\nclass ', '\nif __name__'],
+  stop: FORMATS.code.stop,
 });
 node.close();
 
