@@ -33,7 +33,7 @@ export {
   type TensorInfo,
   type DType,
 } from './weights/safetensors.js';
-export { Checkpoint, loadWeights } from './weights/load.js';
+export { Checkpoint, loadWeights, type ProgressInfo } from './weights/load.js';
 export {
   createWasmKernels,
   WasmKernels,

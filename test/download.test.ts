@@ -297,4 +297,37 @@ describe('the Hugging Face cache', () => {
       delete process.env.HF_HUB_CACHE;
     }
   });
+
+  test('loadPhi(id, { onProgress }) reports the download, file by file, and then the load', async () => {
+    behaviour = {};
+    const cache = mkdtempSync(path.join(tmpdir(), 'phi-hub-'));
+    const saved = { cache: process.env.HF_HUB_CACHE, endpoint: process.env.HF_ENDPOINT };
+    process.env.HF_HUB_CACHE = cache;
+    process.env.HF_ENDPOINT = base;
+    const seen: { stage: string; file?: string; loaded: number; total: number }[] = [];
+    try {
+      const p = await loadPhi('microsoft/phi-1_5', {
+        progress: null,
+        onProgress: (loaded, total, info) => seen.push({ ...info!, loaded, total }),
+      });
+      p.close();
+    } finally {
+      process.env.HF_HUB_CACHE = saved.cache;
+      process.env.HF_ENDPOINT = saved.endpoint;
+      if (saved.cache === undefined) delete process.env.HF_HUB_CACHE;
+      if (saved.endpoint === undefined) delete process.env.HF_ENDPOINT;
+    }
+    const downloads = seen.filter((s) => s.stage === 'download');
+    const st = downloads.filter((s) => s.file === 'model.safetensors');
+    expect(st.length).toBeGreaterThan(0);
+    expect(st[st.length - 1].loaded).toBe(st[st.length - 1].total);
+    expect(new Set(downloads.map((s) => s.file))).toContain('config.json');
+    const loads = seen.filter((s) => s.stage === 'load');
+    expect(loads.length).toBeGreaterThan(0);
+    expect(loads[loads.length - 1].loaded).toBe(loads[loads.length - 1].total);
+    // downloads come first, then the load
+    expect(seen.findIndex((s) => s.stage === 'load')).toBeGreaterThan(
+      seen.findIndex((s) => s.stage === 'download'),
+    );
+  });
 });

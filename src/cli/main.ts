@@ -157,7 +157,7 @@ async function load(v: Values, extra: LoadOptions = {}): Promise<Phi> {
     return await loadPhi(dir, {
       ...loadOptions(v),
       ...extra,
-      progress: v.quiet ? undefined : process.stderr,
+      progress: v.quiet ? null : process.stderr,
     });
   } catch (e) {
     const m = (e as Error).message.replace(/^maxPositions must/, '--context must');
@@ -556,7 +556,7 @@ async function quantize(v: Values): Promise<void> {
   const phi = await loadPhi(dir, {
     dtype: v.dtype,
     backend: 'js',
-    progress: v.quiet ? undefined : process.stderr,
+    progress: v.quiet ? null : process.stderr,
   });
   const files = await saveModel(phi, dir, v.out as string);
   process.stderr.write(`wrote ${files.join(', ')} to ${v.out} (${v.dtype})\n`);

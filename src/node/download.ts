@@ -31,6 +31,8 @@ export interface DownloadOptions {
   retries?: number;
   /** Where progress goes (default process.stderr). */
   log?: ProgressOut;
+  /** Called as each file's bytes arrive (its name, bytes so far, its size). */
+  onProgress?: (file: string, loadedBytes: number, totalBytes: number) => void;
   /** Which repository files to fetch (default: top-level .json and .safetensors). */
   filter?: (file: string) => boolean;
 }
@@ -199,7 +201,14 @@ async function fetchFile(
     return;
   }
   const part = `${dest}.incomplete`;
-  const bar = progressBar(name, size, log);
+  const shown = progressBar(name, size, log);
+  const bar = {
+    update: (n: number) => {
+      shown.update(n);
+      o.onProgress?.(name, n, size);
+    },
+    finish: () => shown.finish(),
+  };
   let lastError = '';
   for (let attempt = 1; attempt <= retries; attempt++) {
     let have = Math.max(0, await sizeOf(part));

@@ -92,6 +92,8 @@ export interface ResolveOptions {
   progress?: ProgressOut | null;
   /** The cache folder (default hubCacheDir()). */
   cache?: string;
+  /** Called as a download's bytes arrive (download.ts). */
+  onProgress?: (file: string, loadedBytes: number, totalBytes: number) => void;
 }
 
 /**
@@ -122,6 +124,12 @@ export async function resolveModel(spec: string, o: ResolveOptions = {}): Promis
   const out = o.progress === null ? { write: () => true } : (o.progress ?? process.stderr);
   out.write(`${name} is not in the Hugging Face cache (${cache}): downloading it\n`);
   const { download } = await import('./download.js');
-  const r = await download({ repo: ref.repo, revision: ref.revision, cache, log: out });
+  const r = await download({
+    repo: ref.repo,
+    revision: ref.revision,
+    cache,
+    log: out,
+    onProgress: o.onProgress,
+  });
   return r.dir;
 }

@@ -24,8 +24,11 @@ export { synthesize, type SynthOptions } from './synth.js';
 export interface NodeLoadOptions extends LoadOptions {
   /** Never download a Hub id missing from the cache (as HF_HUB_OFFLINE=1). */
   offline?: boolean;
-  /** Print what is loading, a progress bar while reading, and the time and memory it took. */
-  progress?: ProgressOut;
+  /**
+   * Print what is loading, a progress bar while reading, and the time and memory it took.
+   * Default: stderr when it is a terminal; null for nothing.
+   */
+  progress?: ProgressOut | null;
 }
 
 /**
@@ -36,8 +39,19 @@ export async function loadPhi(
   model: string = DEFAULT_MODEL,
   options: NodeLoadOptions = {},
 ): Promise<Phi> {
-  const { offline, progress, ...rest } = options;
-  const dir = await resolveModel(model, { offline, progress: progress ?? null });
+  const { offline, ...rest } = options;
+  const progress =
+    options.progress === undefined
+      ? process.stderr.isTTY
+        ? process.stderr
+        : null
+      : options.progress;
+  const dir = await resolveModel(model, {
+    offline,
+    progress,
+    onProgress: (file, loaded, total) =>
+      rest.onProgress?.(loaded, total, { stage: 'download', file }),
+  });
   const t0 = Date.now();
   // the bar on a terminal only: in a log, the line at the end says it all
   const bar = progress?.isTTY ? progressBar(`loading ${model}`, 1, progress) : null;
@@ -45,9 +59,9 @@ export async function loadPhi(
     ...rest,
     threads: rest.threads ?? (rest.backend === 'js' ? 1 : defaultThreads()),
     wasm: { readWasm, spawnWorker, ...rest.wasm },
-    onProgress: (loaded, total) => {
+    onProgress: (loaded, total, info) => {
       bar?.update(loaded, total);
-      rest.onProgress?.(loaded, total);
+      rest.onProgress?.(loaded, total, info);
     },
   });
   if (progress) {

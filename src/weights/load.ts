@@ -28,8 +28,18 @@ export interface LoadWeightsOptions {
    * block-quantized q8 / q4 (linear layers only; the embedding keeps the checkpoint's dtype).
    */
   dtype?: WeightDType | 'auto';
-  /** Called as bytes are read. */
-  onProgress?: (loadedBytes: number, totalBytes: number) => void;
+  /**
+   * Called as bytes arrive: the weights as they are read (stage 'load'), and in Node the files
+   * of a model being downloaded first (stage 'download', with the file's name), as
+   * transformers.js's progress_callback reports both.
+   */
+  onProgress?: (loadedBytes: number, totalBytes: number, info?: ProgressInfo) => void;
+}
+
+export interface ProgressInfo {
+  stage: 'download' | 'load';
+  /** The file being downloaded (stage 'download'). */
+  file?: string;
 }
 
 /** safetensors metadata key naming the quantization of U8 matrices ("q8" or "q4"). */
@@ -316,7 +326,7 @@ class WeightLoader {
 
   private progress = (bytes: number) => {
     this.loaded += bytes;
-    this.options.onProgress?.(this.loaded, this.ck.totalBytes);
+    this.options.onProgress?.(this.loaded, this.ck.totalBytes, { stage: 'load' });
   };
 
   /** One decoder layer's parameters. */
