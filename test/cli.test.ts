@@ -284,6 +284,100 @@ describe('phi CLI', () => {
     expect(r.stdout).toBe(`Bob:${first}\nBob:${second}\n`);
   });
 
+  test('phi chat at the context: the oldest turns are dropped, the system text kept, the session goes on', () => {
+    const lines = [
+      'one two three four five six seven eight nine ten eleven twelve',
+      'thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty',
+      'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu',
+    ];
+    const args = ['--model', MODEL, '-n', '4', '--context', '64', '--quiet'];
+    const r = phi(['chat', '--system', 'A talk.', ...args], lines.join('\n') + '\n');
+    expect([r.code, r.stderr]).toEqual([
+      0,
+      expect.stringMatching(/dropped the \d+ oldest turn\(s\), kept the system text/),
+    ]);
+    // the replies, one per line typed, and what was dropped before each
+    const replies = r.stdout
+      .split(/^Bob:/m)
+      .slice(1)
+      .map((x) => x.replace(/\n$/, ''));
+    expect(replies).toHaveLength(3);
+    const dropped = [...r.stderr.matchAll(/dropped the (\d+) oldest/g)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+    // the last reply is the model's answer to the transcript that was kept
+    const turns = lines.flatMap((l, i) => [`Alice: ${l}`, `Bob: ${replies[i].trim()}`]).slice(0, 5);
+    const kept = ['A talk.', ...turns.slice(dropped), 'Bob:'].join('\n');
+    const want = phi([
+      'generate',
+      ...args,
+      '--raw-prompt',
+      '--prompt',
+      kept,
+      '--stop',
+      '\nAlice:',
+      '--stop',
+      '\nBob:',
+    ]);
+    expect(want.code).toBe(0);
+    expect(replies[2]).toBe(want.stdout.replace(/\n$/, ''));
+  });
+
+  test('flags people bring from llama-cli and the OpenAI API; a repeated flag is an error', () => {
+    const ids = c.input_ids.slice(0, 5).join(',');
+    const n = (args: string[]) => {
+      const r = phi(['generate', '--model', MODEL, '--ids', ids, '--json', '--quiet', ...args]);
+      expect([args, r.code, r.stderr]).toEqual([args, 0, '']);
+      return JSON.parse(r.stdout.trim().split('\n').pop()!).ids.length;
+    };
+    expect(n(['--max-tokens', '3'])).toBe(3);
+    expect(n(['--n-predict', '2', '-c', '64', '-t', '1'])).toBe(2);
+    const p = phi(['generate', '--model', MODEL, '-p', 'Hello', '-n', '2', '--quiet']);
+    expect(p.code).toBe(0);
+    const twice = phi(['generate', '--model', MODEL, '--ids', ids, '-n', '3', '--max-tokens', '4']);
+    expect([twice.code, twice.stderr.trim()]).toEqual([
+      1,
+      'phi: --max-tokens is given twice (--max-new-tokens takes one value) (phi generate --help)',
+    ]);
+    // quantize offers only what it can write
+    const q = phi(['quantize', '--help']).stdout;
+    expect(q).toMatch(/--dtype D\s+q8 \(8-bit\) or q4 \(4-bit\)/);
+    expect(q).not.toMatch(/auto|f16|f32/);
+  });
+
+  test('tokenize and detokenize without --model use the shipped tokenizer, offline', () => {
+    const env = {
+      ...process.env,
+      HF_HUB_OFFLINE: '1',
+      HF_HUB_CACHE: mkdtempSync(path.join(tmpdir(), 'phi-none-')),
+    };
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [path.join(ROOT, 'bin', 'phi.js'), ...args], {
+        env,
+        encoding: 'utf8',
+      });
+    const t = run(['tokenize', 'Hello world']);
+    expect([t.status, t.stderr]).toEqual([0, '']);
+    expect(JSON.parse(t.stdout)).toEqual([15496, 995]);
+    const d = run(['detokenize', '15496,995']);
+    expect([d.status, d.stdout]).toEqual([0, 'Hello world\n']);
+    expect(run(['detokenize', '15496', '995']).stdout).toBe('Hello world\n');
+    const bad = run(['detokenize', '99999']);
+    expect([bad.status, bad.stderr]).toEqual([
+      1,
+      expect.stringMatching(/^phi: token id 99999 is not one the tokenizer knows \(0\.\.50294\)/),
+    ]);
+    // and a download with HF_HUB_OFFLINE refuses at once, naming the offline path
+    const dl = run(['download']);
+    expect([dl.status, dl.stderr]).toEqual([
+      1,
+      expect.stringMatching(
+        /^phi: HF_HUB_OFFLINE is set: not downloading microsoft\/phi-1_5.*phi synth/,
+      ),
+    ]);
+  });
+
   test('phi synth writes a model that loads: tiny f16 and q8, with the real tokenizer', () => {
     for (const dtype of ['f16', 'q8']) {
       const out = mkdtempSync(path.join(tmpdir(), 'phi-synth-'));
