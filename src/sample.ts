@@ -28,6 +28,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+// Bound once: a global looked up in a loop of V = 51200 is slow where code runs in a vm
+// context (jest), and costs nothing here.
+const { isFinite: finite } = Number;
+const { exp, max: maxOf } = Math;
+
 export function argmax(x: ArrayLike<number>, len = x.length): number {
   let best = 0;
   for (let i = 1; i < len; i++) if (x[i] > x[best]) best = i;
@@ -64,7 +69,7 @@ export class Sampler {
     x.set(logits);
     for (let i = 0; i < V; i++) {
       // NaN or ±Infinity: broken weights or input; sampling from it would be a silent wrong answer
-      if (!Number.isFinite(x[i]))
+      if (!finite(x[i]))
         throw new Error(
           `the model produced a non-finite logit (${x[i]} for token ${i}): the weights or the input are broken`,
         );
@@ -93,11 +98,11 @@ export class Sampler {
     // softmax(x / T) over the candidates, as exp((x - max) / T): finite for any T > 0 (a tiny
     // T makes x / T overflow to Infinity, and Infinity - Infinity is NaN)
     let max = -Infinity;
-    for (let i = 0; i < ids.length; i++) max = Math.max(max, x[ids[i]]);
+    for (let i = 0; i < ids.length; i++) max = maxOf(max, x[ids[i]]);
     const p = new Float64Array(ids.length);
     let sum = 0;
     for (let i = 0; i < ids.length; i++) {
-      p[i] = Math.exp((x[ids[i]] - max) / temperature);
+      p[i] = exp((x[ids[i]] - max) / temperature);
       sum += p[i];
     }
     let n = ids.length;

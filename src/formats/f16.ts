@@ -56,10 +56,17 @@ export function f32ToF16(value: number): number {
   return sign | (e << 10) | m;
 }
 
-/** bfloat16 bits -> number: the top half of an f32. */
-export function bf16ToF32(h: number): number {
-  u32[0] = h << 16;
-  return f32[0];
+/** f16 bits (or BF16 bits) widened to f32, a whole array at a time: f16 by table lookup, BF16
+ * as the top half of an f32's bits. */
+export function widenHalf(bits: Uint16Array, kind: 'f16' | 'bf16'): Float32Array {
+  const out = new Float32Array(bits.length);
+  if (kind === 'f16') {
+    for (let i = 0; i < bits.length; i++) out[i] = F16_TABLE[bits[i]];
+  } else {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) u[i] = bits[i] << 16;
+  }
+  return out;
 }
 
 /**

@@ -7,7 +7,7 @@
 //   the first phi-1_5 revision (remote code): layers.0.wte.weight, layers.N+1.mixer.Wqkv.weight
 //   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
 //   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
-import { bf16ToF32, f16ToF32, f32ToF16 } from '../formats/f16.js';
+import { f32ToF16, widenHalf } from '../formats/f16.js';
 import {
   allocQuantized,
   QUANT_LAYOUT,
@@ -457,7 +457,7 @@ async function readRowsF32(
     const slab =
       info.dtype === 'F32'
         ? new Float32Array(raw.buffer)
-        : Float32Array.from(new Uint16Array(raw.buffer), info.dtype === 'F16' ? f16ToF32 : bf16ToF32);
+        : widenHalf(new Uint16Array(raw.buffer), info.dtype === 'F16' ? 'f16' : 'bf16');
     checkFinite(e, slab, row0 * cols);
     use(slab, row0, count);
     progress(raw.length);
