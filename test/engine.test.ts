@@ -142,3 +142,69 @@ describe('slots and the queue', () => {
     expect(() => p.generate({ ids: [1] })).toThrow(/the model was closed/);
   });
 });
+
+describe('a fault stays with its request', () => {
+  let phi: Phi;
+  let solo: number[][];
+  beforeAll(async () => {
+    phi = await loadPhi(fixture('tiny-phi-f32'), { parallel: 3, threads: 2 });
+    solo = await oneByOne(phi);
+  });
+  afterAll(() => phi.close());
+
+  test('an onToken that throws fails that request; the others in the step and the queue are exact', async () => {
+    const bad = phi.complete(
+      { ids: prompts[0] },
+      {
+        maxNewTokens: 6,
+        onToken: (_, __) => {
+          throw new Error('the callback broke');
+        },
+      },
+    );
+    const good = requests.map(([ids, o]) => phi.complete({ ids }, o));
+    await expect(bad).rejects.toThrow('the callback broke');
+    expect((await Promise.all(good)).map((r) => r.ids)).toEqual(solo);
+  });
+
+  test('logits() from onToken is refused, clearly; the other requests in the step are exact', async () => {
+    let refused = '';
+    const curious = phi.complete(
+      { ids: prompts[1] },
+      {
+        maxNewTokens: 3,
+        onToken: () => {
+          try {
+            phi.logits([1, 2, 3]);
+          } catch (e) {
+            refused = (e as Error).message;
+            throw e;
+          }
+        },
+      },
+    );
+    const good = requests.map(([ids, o]) => phi.complete({ ids }, o));
+    await expect(curious).rejects.toThrow(/cannot run inside onToken/);
+    expect(refused).toMatch(
+      /logits cannot run inside onToken: the step's logits are still being read/,
+    );
+    expect((await Promise.all(good)).map((r) => r.ids)).toEqual(solo);
+    // and from a microtask after the callback it works
+    const l = await new Promise<Float32Array>((resolve) =>
+      phi.generate(
+        { ids: prompts[2] },
+        {
+          maxNewTokens: 1,
+          onToken: () => queueMicrotask(() => resolve(phi.logits([1, 2, 3]))),
+        },
+      ),
+    );
+    expect(l.length).toBe(phi.config.vocabSize);
+  });
+
+  test('options of the wrong type are refused when given, naming them', () => {
+    expect(() => phi.generate({ ids: [1] }, { onToken: 5 as never })).toThrow(
+      'onToken must be a function (id, text) => void, got number',
+    );
+  });
+});

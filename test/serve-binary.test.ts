@@ -227,6 +227,23 @@ describe('phi serve stops in bounded time', () => {
     expect(err).toMatch(/^phi: .*context/m);
   });
 
+  test('a closed stderr (phi serve 2>&1 | head) turns logging off, not the server', async () => {
+    const s = await start(['--model', MODEL, '--threads', '1', '--port', '0']);
+    s.child.stderr.destroy(); // the reader went away: the next log line meets EPIPE
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${s.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Hello', max_tokens: 2 }),
+      });
+      expect([i, r.status]).toEqual([i, 200]);
+      await r.json();
+    }
+    expect(s.child.exitCode).toBeNull();
+    const { code } = await stop(s, 'SIGTERM');
+    expect(code).toBe(0);
+  });
+
   test('a second signal exits at once', async () => {
     const s = await start([
       '--model',

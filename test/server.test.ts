@@ -307,6 +307,100 @@ describe('the error table', () => {
   });
 });
 
+describe('auth, hosts and the queue cannot fail open or shut', () => {
+  test('--queue 0: an idle server serves; a busy one refuses rather than queue', async () => {
+    const s = await serve(phi, { port: 0, queue: 0 });
+    try {
+      const go = (max: number) =>
+        fetch(`${s.url}/v1/completions`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ prompt: 'x', max_tokens: max, temperature: 0 }),
+        });
+      const one = await go(2);
+      expect(one.status).toBe(200);
+      await one.json();
+      // 2 slots: two run, the third has nowhere to wait
+      const rs = await Promise.all([go(30), go(30), go(30)]);
+      expect(rs.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+      await Promise.all(rs.map((r) => r.text()));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a request is never refused while a slot is free', async () => {
+    const s = await serve(phi, { port: 0, queue: 0 });
+    try {
+      // 30 requests one after another, each alone: every one finds a slot
+      for (let i = 0; i < 30; i++) {
+        const r = await fetch(`${s.url}/v1/completions`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ prompt: 'x', max_tokens: 1 }),
+        });
+        expect([i, r.status]).toEqual([i, 200]);
+        await r.json();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('an empty API key or a broken CORS origin is refused at start; the bearer scheme is case-insensitive', async () => {
+    await expect(serve(phi, { port: 0, apiKey: '' })).rejects.toThrow(/API key is empty/);
+    await expect(serve(phi, { port: 0, cors: 'https://a.example\nX-Evil: 1' })).rejects.toThrow(
+      /cors must be "\*" or an origin/,
+    );
+    const locked = await serve(phi, { port: 0, apiKey: 'sesame' });
+    try {
+      for (const [auth, status] of [
+        ['bearer sesame', 200],
+        ['BEARER  sesame', 200],
+        ['Bearer sesam', 401],
+        ['Bearer sesame2', 401],
+        ['Basic sesame', 401],
+      ] as const) {
+        const r = await fetch(`${locked.url}/v1/models`, { headers: { Authorization: auth } });
+        expect([auth, r.status]).toEqual([auth, status]);
+        await r.text();
+      }
+    } finally {
+      await locked.close();
+    }
+  });
+
+  test('bound to loopback, a request for another Host is refused (DNS rebinding); --allow-host lets one in', async () => {
+    const { request } = await import('node:http');
+    const get = (port: number, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const q = request(
+          { host: '127.0.0.1', port, path: '/v1/models', headers: { Host: host } },
+          (r) => {
+            r.resume();
+            resolve(r.statusCode!);
+          },
+        );
+        q.on('error', reject);
+        q.end();
+      });
+    const port = Number(new URL(server.url).port);
+    expect(await get(port, `localhost:${port}`)).toBe(200);
+    expect(await get(port, `127.0.0.1:${port}`)).toBe(200);
+    expect(await get(port, `[::1]:${port}`)).toBe(200);
+    expect(await get(port, 'evil.example')).toBe(403);
+    expect(await get(port, `attacker.example:${port}`)).toBe(403);
+    const proxied = await serve(phi, { port: 0, allowHosts: ['phi.internal'] });
+    try {
+      const p = Number(new URL(proxied.url).port);
+      expect(await get(p, 'phi.internal')).toBe(200);
+      expect(await get(p, 'evil.example')).toBe(403);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
+
 describe('models, health, tokenizer endpoints, CORS', () => {
   test('/v1/models and /v1/models/{id}', async () => {
     const list = await client.models.list();

@@ -27,7 +27,10 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export function serve(phi: Phi | Promise<Phi>, options: ServeOptions = {}): Promise<RunningServer> {
+export async function serve(
+  phi: Phi | Promise<Phi>,
+  options: ServeOptions = {},
+): Promise<RunningServer> {
   const host = options.host ?? DEFAULTS.host;
   // bound to loopback: only loopback Host names (and those allowed) reach it, as ollama does
   const loopback = isLoopbackName(host.toLowerCase()) || host === '::1';
