@@ -13,6 +13,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { diskFull } from './atomic.js';
 import { DEFAULT_MODEL, hubCacheDir, hubOffline, repoCacheDir } from './hub.js';
 import { progressBar, type Progress, type ProgressOut } from './progress.js';
 
@@ -221,6 +222,8 @@ async function fetchFile(
         await transfer(url, part, have, size, headers, bar, stallMs);
       } catch (e) {
         lastError = causeOf(e);
+        const full = diskFull(e, `${f.path} (${size} bytes)`);
+        if (full) throw full; // another attempt cannot find more room
         if (e instanceof TooLong) {
           await fs.rm(part, { force: true });
           throw new Error(`${f.path}: ${lastError}; the partial file was deleted`);

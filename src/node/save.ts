@@ -2,9 +2,10 @@
 // folder (model.safetensors with transformers' names, config and tokenizer files copied), so
 // that later loads skip the quantization. Quantized matrices are stored as U8 tensors in the
 // kernels' layout (src/formats/quant.ts), named by the metadata key QUANT_KEY.
-import { copyFile, mkdir, open } from 'node:fs/promises';
+import { copyFile, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { writeFolderAtomically } from './atomic.js';
 import type { Weight } from '../kernels/types.js';
 import type { Phi } from '../engine.js';
 import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/load.js';
@@ -122,7 +123,15 @@ export async function saveModel(phi: Phi, sourceDir: string, outDir: string): Pr
   tensors.push(vector('lm_head.bias', w.lm_head.bias));
   tensors.sort((a, b) => (a.name < b.name ? -1 : 1));
 
-  await mkdir(outDir, { recursive: true });
+  return writeFolderAtomically(outDir, (dir) => writeSaved(dir, sourceDir, tensors, q));
+}
+
+async function writeSaved(
+  outDir: string,
+  sourceDir: string,
+  tensors: Out[],
+  q: string,
+): Promise<string[]> {
   // each tensor straight from memory: no second copy of the model
   await writeSafetensorsFile(
     path.join(outDir, 'model.safetensors'),

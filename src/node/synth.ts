@@ -2,7 +2,7 @@
 // generation_config.json, model.safetensors with transformers' names, and the real phi-1.5
 // tokenizer files, which this package ships), so the CLI, the library, the server and the
 // bench can be tried with no network. q8 / q4 are written as `phi quantize` writes them.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quantizedBytes } from '../formats/quant.js';
@@ -16,6 +16,7 @@ import {
   TRANSFORMERS_NAMES,
 } from '../weights/load.js';
 import { writeSafetensorsFile, type TensorOut } from './save.js';
+import { writeFolderAtomically } from './atomic.js';
 
 /** The tokenizer files shipped in the package (assets/tokenizer). */
 export const TOKENIZER_DIR = fileURLToPath(new URL('../../../assets/tokenizer/', import.meta.url));
@@ -72,10 +73,22 @@ export async function synthesize(
       bytes: () => new Uint8Array(values.fill(new Uint16Array(rows * cols)).buffer),
     };
   });
-  await mkdir(out, { recursive: true });
+  return writeFolderAtomically(out, async (dir) => {
+    await writeSynth(dir, tensors, dtype, cfg, o.seed);
+    return { config: cfg, bytes: tensors.reduce((n, t) => n + t.byteLength, 0) };
+  });
+}
+
+async function writeSynth(
+  out: string,
+  tensors: TensorOut[],
+  dtype: string,
+  cfg: PhiConfig,
+  seed: number | undefined,
+): Promise<void> {
   const metadata: Record<string, string> = {
     format: 'pt',
-    phi_wasm_synthetic: `seed ${o.seed ?? 1}`,
+    phi_wasm_synthetic: `seed ${seed ?? 1}`,
   };
   if (dtype !== 'f16')
     Object.assign(metadata, { [QUANT_KEY]: dtype, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT });
@@ -87,5 +100,4 @@ export async function synthesize(
   );
   for (const f of ['tokenizer.json', 'tokenizer_config.json'])
     await copyFile(path.join(TOKENIZER_DIR, f), path.join(out, f));
-  return { config: cfg, bytes: tensors.reduce((n, t) => n + t.byteLength, 0) };
 }
