@@ -36,7 +36,7 @@ const MAX_CHARS_PER_TOKEN = 64;
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now()) / 1000;
 
 /** Let timers, I/O and abort signals run between steps. */
-const yieldToEventLoop = (): Promise<void> =>
+export const yieldToEventLoop = (): Promise<void> =>
   new Promise((resolve) =>
     typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
   );
@@ -170,9 +170,14 @@ export class Phi {
    * A prompt's token ids, refusing a text that cannot fit the context before the work of
    * tokenizing it (a 5 MB paste would take the tokenizer tens of seconds).
    */
+  /** The longest text that can be a prompt: one that cannot fit the context is longer. */
+  get maxPromptChars(): number {
+    return this.model.contextLength * MAX_CHARS_PER_TOKEN;
+  }
+
   encodePrompt(text: string): number[] {
     const ctx = this.model.contextLength;
-    if (text.length > ctx * MAX_CHARS_PER_TOKEN)
+    if (text.length > this.maxPromptChars)
       throw new Error(
         `the prompt has ${text.length} characters, more than the context of ${ctx} positions can hold ` +
           `(a token covers at most ${MAX_CHARS_PER_TOKEN})`,

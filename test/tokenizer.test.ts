@@ -2,7 +2,7 @@
 // reference's 47 strings and a corpus of our own; streaming decode never splits a character.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { PhiTokenizer } from '../src/tokenizer/tokenizer.js';
+import { PhiTokenizer, safePieces } from '../src/tokenizer/tokenizer.js';
 import { TokenStreamDecoder } from '../src/tokenizer/stream.js';
 import { fixture } from './helpers.js';
 
@@ -77,6 +77,32 @@ describe('tokenizer', () => {
     expect(partyIds.length).toBeGreaterThan(1);
     const naive = partyIds.map((id) => new TextDecoder().decode(tok.tokenBytes(id)));
     expect(naive.join('')).toContain('\uFFFD');
+  });
+
+  test('encoding in safe pieces (the server tokenizes long text that way) gives the ids of the whole, against the oracle', async () => {
+    const texts = [...Object.values(CORPUS), ...check.cases.map((c) => c.text)];
+    // and random mixes of the corpus' characters, spaces and words
+    const chars = [...new Set([...Object.values(CORPUS).join('')])];
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (let k = 0; k < 200; k++)
+      texts.push(
+        Array.from({ length: 1 + Math.floor(rand() * 120) }, () =>
+          rand() < 0.25 ? ' ' : chars[Math.floor(rand() * chars.length)],
+        ).join(''),
+      );
+    let cut = 0;
+    for (const text of texts) {
+      const pieces = safePieces(text, 5);
+      cut += pieces.length - 1;
+      expect(pieces.join('')).toBe(text);
+      expect([text, pieces.flatMap((p) => tok.encode(p))]).toEqual([
+        text,
+        (await oracle.encode(text)).getIds(),
+      ]);
+    }
+    expect(cut).toBeGreaterThan(500); // the pieces really were cut
+    expect(safePieces('a'.repeat(50), 5)).toEqual(['a'.repeat(50)]); // no safe space: one piece
   });
 
   test('padding ids (50295..51199) decode to nothing instead of crashing', () => {

@@ -9,7 +9,8 @@
 // Concurrency is the engine's (src/engine.ts): `parallel` slots decode in one batched step,
 // a request waits in its queue for a slot; this server bounds that queue (503 past it).
 import { Hono, type Context } from 'hono';
-import type { Phi } from '../engine.js';
+import { yieldToEventLoop, type Phi } from '../engine.js';
+import { safePieces } from '../tokenizer/tokenizer.js';
 import type { Generation, GenerationResult, TokenLogprob, TokenPiece } from '../generation.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
 import { turnStops } from '../prompts.js';
@@ -94,7 +95,7 @@ interface Helpers {
     c: Context,
     chat: boolean,
   ) => Promise<{ b: Record<string, unknown>; req: ReturnType<typeof samplingRequest> }>;
-  promptIds: (p: Phi, prompt: string | { ids: number[] }, param: string) => number[];
+  promptIds: (p: Phi, prompt: string | { ids: number[] }, param: string) => Promise<number[]>;
   start: (
     p: Phi,
     ids: number[],
@@ -138,6 +139,9 @@ export const isLoopbackName = (name: string) =>
   /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) ||
   name === '[::1]' ||
   name === '::1';
+
+/** A prompt too long for the context is still counted exactly up to this many characters. */
+const EXACT_COUNT_CHARS = 32768;
 
 /** A header name as RFC 9110 spells one (a token). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -352,10 +356,47 @@ export function createServer(
       );
   };
 
+  /**
+   * The ids of a text, tokenized a piece at a time (cut where the tokenizer would cut anyway)
+   * with the event loop let run between pieces, so other streams and /health go on. Past
+   * `limit` ids a long text stops there (null): the rest is not worth the time; a short one
+   * is finished, so the error can give its count.
+   */
+  const tokenize = async (p: Phi, text: string, limit: number): Promise<number[] | null> => {
+    const ids: number[] = [];
+    for (const piece of safePieces(text)) {
+      for (const id of p.encode(piece)) ids.push(id);
+      if (ids.length > limit && text.length > EXACT_COUNT_CHARS) return null;
+      await yieldToEventLoop();
+    }
+    return ids;
+  };
+
   /** Token ids of a prompt, checked against the context before any work is queued. */
-  const promptIds = (p: Phi, prompt: string | { ids: number[] }, param: string): number[] => {
-    const ids = typeof prompt === 'string' ? p.encodePrompt(prompt) : prompt.ids;
+  const promptIds = async (
+    p: Phi,
+    prompt: string | { ids: number[] },
+    param: string,
+  ): Promise<number[]> => {
     const ctx = p.model.contextLength;
+    // a text that cannot fit is refused before the work of tokenizing it
+    if (typeof prompt === 'string' && prompt.length > p.maxPromptChars)
+      throw new ApiError(
+        400,
+        `the prompt has ${prompt.length} characters, more than the context of ${ctx} positions can hold`,
+        'invalid_request_error',
+        param,
+        'context_length_exceeded',
+      );
+    const ids = typeof prompt === 'string' ? await tokenize(p, prompt, ctx) : prompt.ids;
+    if (ids === null)
+      throw new ApiError(
+        400,
+        `the prompt has more tokens than the context of ${ctx} positions`,
+        'invalid_request_error',
+        param,
+        'context_length_exceeded',
+      );
     if (ids.length === 0) throw badField(param, 'is empty: at least one token is needed');
     if (ids.length > ctx)
       throw new ApiError(
@@ -525,7 +566,15 @@ export function createServer(
     if (typeof b.content !== 'string') throw badField('content', 'must be a string');
     await loading;
     const p = loaded();
-    const tokens = p.encode(b.content);
+    if (b.content.length > p.maxPromptChars)
+      throw new ApiError(
+        400,
+        `content has ${b.content.length} characters, more than the context of ${p.model.contextLength} positions can hold`,
+        'invalid_request_error',
+        'content',
+        'context_length_exceeded',
+      );
+    const tokens = (await tokenize(p, b.content, Infinity))!;
     if (b.with_pieces === true)
       return c.json({ tokens: tokens.map((id) => ({ id, piece: tokenText(p, id) })) });
     return c.json({ tokens });
@@ -589,7 +638,7 @@ async function completions(c: Context, h: Helpers): Promise<Response> {
   })();
   await loading;
   const p = loaded();
-  const ids = promptIds(p, prompt, 'prompt');
+  const ids = await promptIds(p, prompt, 'prompt');
   const { run, abort } = start(p, ids, req.options, c.req.raw.signal);
   const id = newId('cmpl');
   const head = {
@@ -685,7 +734,7 @@ async function chatCompletions(c: Context, h: Helpers): Promise<Response> {
   const messages = chatMessages(b);
   await loading;
   const p = loaded();
-  const ids = promptIds(p, chatPrompt(messages, o.userName, o.assistantName), 'messages');
+  const ids = await promptIds(p, chatPrompt(messages, o.userName, o.assistantName), 'messages');
   // the next turn of either speaker ends the reply
   const turns = turnStops(o.userName, o.assistantName);
   const options = { ...req.options, stop: [...turns, ...(req.options.stop ?? [])] };

@@ -19,6 +19,28 @@ function byteDecoder(): Map<string, number> {
   return map;
 }
 
+/**
+ * `text` cut into pieces of about `size` characters, each cut at a space that has a non-space on
+ * both sides. GPT-2's pre-tokenizer starts a new word at such a space whatever follows (its
+ * patterns take a space only as a word's first character, and runs of whitespace only from a
+ * whitespace character), and no added token holds a lone space, so encoding the pieces one by
+ * one gives exactly the ids of the whole. A run with no such space stays one piece.
+ */
+export function safePieces(text: string, size = 4096): string[] {
+  const pieces: string[] = [];
+  let start = 0;
+  while (text.length - start > size) {
+    let cut = -1;
+    for (let i = start + size; i < text.length - 1 && cut < 0; i++)
+      if (text[i] === ' ' && /\S/.test(text[i - 1]) && /\S/.test(text[i + 1])) cut = i;
+    if (cut < 0) break;
+    pieces.push(text.slice(start, cut));
+    start = cut;
+  }
+  pieces.push(text.slice(start));
+  return pieces;
+}
+
 interface AddedTokenJson {
   id: number;
   content: string;
