@@ -73,6 +73,24 @@ export async function serve(
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
+    // what Node's HTTP parser refuses (a malformed Content-Length, a broken request line)
+    // gets OpenAI's error shape too, not a bare 400 a client cannot read
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({
+        error: {
+          message: `the request could not be parsed: ${err.code ?? err.message}`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'bad_request',
+        },
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
     server.once('error', reject);
   });
 }
