@@ -25,7 +25,8 @@ import {
   type Prompt,
 } from './generation.js';
 import { DEFAULTS } from './defaults.js';
-import type { KVCache } from './model/kv_cache.js';
+import { KVCache } from './model/kv_cache.js';
+import { formatBytes } from './memory.js';
 import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
 import { Sampler } from './sample.js';
 import type { PhiTokenizer } from './tokenizer/tokenizer.js';
@@ -116,7 +117,21 @@ export class Phi {
   ) {
     if (!Number.isSafeInteger(parallel) || parallel < 1)
       throw new Error(`parallel must be an integer >= 1, got ${parallel}`);
-    this.slots = Array.from({ length: parallel }, () => model.newCache());
+    this.slots = [];
+    for (let i = 0; i < parallel; i++) {
+      try {
+        this.slots.push(model.newCache());
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // "Array buffer allocation failed" says neither what nor how much
+        const each = KVCache.bytes(model.config, model.contextLength);
+        throw new Error(
+          `the KV caches of ${parallel} slot(s) of ${model.contextLength} positions need ${formatBytes(parallel * each)} ` +
+            `(${formatBytes(each)} each), more than this process could allocate (it stopped at slot ${i + 1}); ` +
+            `${i > 0 ? `${i} slot(s) fit` : 'use a shorter context'}: load with fewer parallel slots or a shorter context`,
+        );
+      }
+    }
     this.free = [...this.slots];
   }
 

@@ -72,7 +72,7 @@ export function scratchSizes(
   };
 }
 
-/** "2.71 GiB" */
+/** "2.71 GiB", or "512.0 MiB" below a GiB (where two decimals of GiB say nothing) */
 export function formatBytes(n: number): string {
-  return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
 }

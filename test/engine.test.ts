@@ -208,3 +208,22 @@ describe('a fault stays with its request', () => {
     );
   });
 });
+
+test('slots that do not fit in memory are refused saying what would fit, not "Array buffer allocation failed"', async () => {
+  const real = await loadPhi(fixture('tiny-phi-f32'), { backend: 'js' });
+  let made = 0;
+  const model = new Proxy(real.model, {
+    get: (m, k) =>
+      k === 'newCache'
+        ? () => {
+            if (++made > 2) throw new RangeError('Array buffer allocation failed');
+            return m.newCache();
+          }
+        : Reflect.get(m, k),
+  });
+  const { Phi } = await import('../src/engine.js');
+  expect(() => new Phi(model, real.tokenizer, null, 64)).toThrow(
+    /^the KV caches of 64 slot\(s\) of 512 positions need 32\.0 MiB \(0\.5 MiB each\), more than this process could allocate \(it stopped at slot 3\); 2 slot\(s\) fit/,
+  );
+  real.close();
+});
