@@ -113,6 +113,7 @@ export async function loadTokenizer(files: ModelFiles): Promise<PhiTokenizer | n
     parse(configText, 'tokenizer_config.json'),
     `${files.name}/tokenizer.json`,
   );
+  tok.source = { tokenizerJson: text, configJson: configText };
   if (!builtTokenizers.has(text)) {
     if (builtTokenizers.size >= TOKENIZER_CACHE)
       builtTokenizers.delete(builtTokenizers.keys().next().value!);

@@ -430,6 +430,26 @@ describe('models, health, tokenizer endpoints, CORS', () => {
     expect(d.content).toBe(PROMPT);
   });
 
+  test('a long text with no place to cut is tokenized off the event loop: /health answers meanwhile, the ids exact', async () => {
+    const content = 'a'.repeat(phi.maxPromptChars); // one "word": the slowest input there is
+    const order: string[] = [];
+    const tok = fetch(`${server.url}/tokenize`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ content }),
+    }).then(async (r) => {
+      order.push('tokenize');
+      return ((await r.json()) as { tokens: number[] }).tokens;
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    const health = await fetch(`${server.url}/health`);
+    order.push('health');
+    expect(health.status).toBe(200);
+    const ids = await tok;
+    expect(order).toEqual(['health', 'tokenize']);
+    expect(ids).toEqual(phi.encode(content));
+  });
+
   test('/health is 503 while the model loads, then 200', async () => {
     let release!: (p: Phi) => void;
     const s = await serve(new Promise<Phi>((r) => (release = r)), { port: 0 });

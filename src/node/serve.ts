@@ -4,6 +4,7 @@
 import { serve as nodeServe } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { DEFAULTS } from '../defaults.js';
 import type { Phi } from '../engine.js';
 import { createServer, isLoopbackName, type ServerOptions } from '../server/index.js';
@@ -27,6 +28,43 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The server's tokenizer thread, started at the first long text (most servers never see one). */
+function tokenizerThread() {
+  let worker: Worker | null = null;
+  let next = 0;
+  const waiting = new Map<
+    number,
+    { resolve: (ids: number[]) => void; reject: (e: Error) => void }
+  >();
+  const encode = (p: Phi, text: string): Promise<number[]> => {
+    const source = p.tokenizer?.source;
+    if (!source) return Promise.resolve(p.encode(text)); // built by hand: no files to share
+    if (!worker) {
+      worker = new Worker(new URL('./tokenize-worker.js', import.meta.url), { workerData: source });
+      worker.unref();
+      worker.on('message', (m: { id: number; ids?: number[]; error?: string }) => {
+        const w = waiting.get(m.id);
+        waiting.delete(m.id);
+        if (m.ids) w?.resolve(m.ids);
+        else w?.reject(new Error(m.error));
+      });
+      const fail = (e: Error) => {
+        for (const w of waiting.values()) w.reject(e);
+        waiting.clear();
+        worker = null;
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`the tokenizer thread exited (${code})`)));
+    }
+    const id = next++;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      worker!.postMessage({ id, text });
+    });
+  };
+  return { encode, close: () => void worker?.terminate() };
+}
+
 export async function serve(
   phi: Phi | Promise<Phi>,
   options: ServeOptions = {},
@@ -34,9 +72,11 @@ export async function serve(
   const host = options.host ?? DEFAULTS.host;
   // bound to loopback: only loopback Host names (and those allowed) reach it, as ollama does
   const loopback = isLoopbackName(host.toLowerCase()) || host === '::1';
+  const tokenizer = tokenizerThread();
   const handler = createServer(phi, {
     ...options,
     allowHosts: options.allowHosts ?? (loopback ? [] : undefined),
+    encode: options.encode ?? tokenizer.encode,
   });
   return new Promise((resolve, reject) => {
     const sockets = new Set<Socket>();
@@ -51,6 +91,7 @@ export async function serve(
           close: (graceMs = DEFAULTS.shutdownGraceS * 1000) =>
             (closing ??= new Promise<void>((done) => {
               handler.closeAll();
+              tokenizer.close();
               const http = server as Server;
               // streams end within a token of their abort; idle keep-alive sockets close now;
               // whatever is still open (a client mid-headers or mid-body) when the grace ends

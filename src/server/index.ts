@@ -42,6 +42,11 @@ export interface ServerOptions {
    * Loopback names (localhost, 127.x.x.x, [::1]) are always allowed. Default: any host.
    */
   allowHosts?: string[];
+  /**
+   * Tokenize a long piece of text elsewhere (the Node server: a worker thread), so that it
+   * does not hold the event loop. Default: here, between yields.
+   */
+  encode?: (p: Phi, text: string) => Promise<number[]>;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
   /** The chat format's speaker names (default Alice and Bob, as the model card). */
@@ -139,6 +144,9 @@ export const isLoopbackName = (name: string) =>
   /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) ||
   name === '[::1]' ||
   name === '::1';
+
+/** Pieces longer than this (text with no place to cut) are tokenized by `encode` when given. */
+const LONG_PIECE_CHARS = 8192;
 
 /** A prompt too long for the context is still counted exactly up to this many characters. */
 const EXACT_COUNT_CHARS = 32768;
@@ -365,7 +373,10 @@ export function createServer(
   const tokenize = async (p: Phi, text: string, limit: number): Promise<number[] | null> => {
     const ids: number[] = [];
     for (const piece of safePieces(text)) {
-      for (const id of p.encode(piece)) ids.push(id);
+      // a piece the cutting could not shorten (one long word) goes elsewhere when it can
+      const got =
+        o.encode && piece.length > LONG_PIECE_CHARS ? await o.encode(p, piece) : p.encode(piece);
+      for (const id of got) ids.push(id);
       if (ids.length > limit && text.length > EXACT_COUNT_CHARS) return null;
       await yieldToEventLoop();
     }

@@ -56,6 +56,8 @@ export class PhiTokenizer {
   /** id -> the bytes it stands for; special tokens map to their text, padding ids to none. */
   private readonly bytes: Uint8Array[];
   private readonly special: Set<number>;
+  /** The files' text it was built from, when known: enough to build it again elsewhere (a worker). */
+  source?: { tokenizerJson: string; configJson: string };
 
   constructor(
     tokenizerJson: Record<string, unknown>,
