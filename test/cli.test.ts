@@ -1,7 +1,7 @@
 // The `phi` command as a user runs it: a subprocess, JSON contracts, exit codes.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { unescape } from '../src/cli/main.js';
 import { ROOT, fixture, maxAbsDiff, reference } from './helpers.js';
@@ -344,6 +344,22 @@ describe('phi CLI', () => {
     const q = phi(['quantize', '--help']).stdout;
     expect(q).toMatch(/--dtype D\s+q8 \(8-bit\) or q4 \(4-bit\)/);
     expect(q).not.toMatch(/auto|f16|f32/);
+  });
+
+  test('a model folder without tokenizer.json: refused where text is needed, fine for ids only', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'phi-notok-'));
+    for (const f of ['config.json', 'model.safetensors'])
+      cpSync(fixture('tiny-phi-f32', f), path.join(dir, f));
+    const text = phi(['generate', '--model', dir, '--prompt', 'hi', '-n', '2', '--quiet']);
+    expect([text.code, text.stderr.trim()]).toEqual([
+      1,
+      `phi: ${dir} has no tokenizer.json, which text needs (for token ids only: generate --ids ... --json, or logits)`,
+    ]);
+    expect(phi(['generate', '--model', dir, '--ids', '1,2', '-n', '2', '--quiet']).code).toBe(1); // it would print nothing
+    const ids = phi(['generate', '--model', dir, '--ids', '1,2', '-n', '2', '--quiet', '--json']);
+    expect(ids.code).toBe(0);
+    expect(JSON.parse(ids.stdout.trim().split('\n').pop()!).ids).toHaveLength(2);
+    expect(phi(['logits', '--model', dir, '--ids', '1,2', '--quiet']).code).toBe(0);
   });
 
   test('tokenize and detokenize without --model use the shipped tokenizer, offline', () => {

@@ -151,10 +151,15 @@ const modelDir = (v: Values) =>
   });
 
 /** Resolve --model and load it, with progress on stderr; library errors name the flags. */
-async function load(v: Values, extra: LoadOptions = {}): Promise<Phi> {
+/**
+ * Resolve --model and load it, with progress on stderr; library errors name the flags. A
+ * command that reads or writes text needs the folder's tokenizer.json (`idsOnly`: not).
+ */
+async function load(v: Values, extra: LoadOptions = {}, idsOnly = false): Promise<Phi> {
   const dir = await modelDir(v);
+  let phi: Phi;
   try {
-    return await loadPhi(dir, {
+    phi = await loadPhi(dir, {
       ...loadOptions(v),
       ...extra,
       progress: v.quiet ? null : process.stderr,
@@ -163,6 +168,13 @@ async function load(v: Values, extra: LoadOptions = {}): Promise<Phi> {
     const m = (e as Error).message.replace(/^maxPositions must/, '--context must');
     throw new Error(m);
   }
+  if (!phi.tokenizer && !idsOnly) {
+    phi.close();
+    throw new Error(
+      `${dir} has no tokenizer.json, which text needs (for token ids only: generate --ids ... --json, or logits)`,
+    );
+  }
+  return phi;
 }
 
 function samplingOptions(v: Values): GenerateOptions {
@@ -470,7 +482,7 @@ async function generate(v: Values): Promise<void> {
     prompt = f.template(prompt);
     options.stop = [...f.stop, ...(options.stop ?? [])];
   }
-  const phi = await load(v);
+  const phi = await load(v, {}, typeof prompt !== 'string' && v.json === true);
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   const run = phi.generate(prompt, { ...options, signal: abort.signal });
@@ -505,7 +517,7 @@ async function generate(v: Values): Promise<void> {
 async function logits(v: Values): Promise<void> {
   if (v.ids === undefined) throw new UsageError('logits needs --ids 1,2,3');
   const ids = parseIds(v.ids as string);
-  const phi = await load(v);
+  const phi = await load(v, {}, true); // ids in, numbers out
   // streamed row by row: --all over a long prompt is T x 51200 numbers
   const out = process.stdout;
   out.write(`{"ids":${JSON.stringify(ids)},"logits":[`);

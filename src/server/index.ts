@@ -202,12 +202,16 @@ export function createServer(
   const names = new Set([o.modelName, ...o.aliases]);
   let model: Phi | null = null;
   let loadError: unknown = null;
-  const loading = Promise.resolve(phi).then(
-    (p) => (model = p),
-    (e) => {
+  const loading = Promise.resolve(phi)
+    .then((p) => {
+      // every endpoint but /detokenize's ids reads or writes text
+      if (!p.tokenizer)
+        throw new Error('the model folder has no tokenizer.json, which the server needs for text');
+      model = p;
+    })
+    .catch((e) => {
       loadError = e;
-    },
-  );
+    });
   const created = Math.floor(Date.now() / 1000);
   const running = new Set<AbortController>();
   /** Set by closeAll: new work is refused, and what was cut short says so. */
