@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { makeCase, runCase } from './fuzz.js';
 import { fixture } from './helpers.js';
 
-// 700 cases cover each of the 9 mutation targets about 80 times; npm run fuzz runs 20000
-const CASES = Number(process.env.PHI_FUZZ_CASES ?? 700);
+// 500 cases cover each of the 9 mutation targets about 55 times; npm run fuzz runs 20000
+const CASES = Number(process.env.PHI_FUZZ_CASES ?? 500);
 const SEED = Number(process.env.PHI_FUZZ_SEED ?? 20261202);
 
 test(`${CASES} mutated model folders: each loads correctly or fails with one clean line (seed ${SEED})`, async () => {
