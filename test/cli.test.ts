@@ -324,6 +324,34 @@ describe('phi CLI', () => {
     expect(replies[2]).toBe(want.stdout.replace(/\n$/, ''));
   });
 
+  // a terminal, as a person has one: util-linux's `script` runs phi chat on a pseudo-terminal
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  (hasScript ? test : test.skip)(
+    `phi chat on a terminal: Ctrl-C at the prompt clears the line, a second one exits with 130${hasScript ? '' : ' (skipped: no util-linux script here)'}`,
+    async () => {
+      const { spawn } = await import('node:child_process');
+      const cmd = `"${process.execPath}" "${path.join(ROOT, 'bin', 'phi.js')}" chat --model "${MODEL}" --quiet -n 3`;
+      const c = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const until = async (what: string) => {
+        for (let i = 0; i < 400 && !out.includes(what); i++) await wait(25);
+      };
+      await until('Alice: ');
+      c.stdin.write('half typed');
+      await until('half typed');
+      c.stdin.write('\x03');
+      await until('Ctrl-C again');
+      const cleared = out.slice(out.lastIndexOf('half typed'));
+      // the line is drawn again without what was typed, and the session is still there
+      expect(cleared).toMatch(/Alice: (\x1b\[\d+G)?\r?\n\(Ctrl-C again or Ctrl-D to leave\)/);
+      c.stdin.write('\x03');
+      const code = await new Promise((r) => c.on('exit', r));
+      expect(code).toBe(130);
+    },
+  );
+
   test('flags people bring from llama-cli and the OpenAI API; a repeated flag is an error', () => {
     const ids = c.input_ids.slice(0, 5).join(',');
     const n = (args: string[]) => {
