@@ -36,6 +36,10 @@ async function start(args: string[]): Promise<Running> {
   return { child, url, log: () => err, exit };
 }
 
+/** `phi serve` on the tiny model, one thread, a free port, and `extra` flags. */
+const startTiny = (...extra: string[]) =>
+  start(['--model', MODEL, '--threads', '1', '--port', '0', ...extra]);
+
 /** Send a signal and measure how long the server takes to exit. */
 async function stop(s: Running, signal: NodeJS.Signals) {
   const t0 = Date.now();
@@ -57,7 +61,7 @@ describe('phi serve with its default flags', () => {
   beforeAll(async () => {
     // the defaults, but a free port: the test may share the machine (the default 8080 is
     // checked by the log line below)
-    s = await start(['--model', MODEL, '--threads', '1', '--port', '0']);
+    s = await startTiny();
     client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'none', maxRetries: 0 });
   });
   afterAll(() => {
@@ -155,16 +159,7 @@ describe('phi serve stops in bounded time', () => {
   test.each(['SIGTERM', 'SIGINT'] as const)(
     '%s with an idle and a half-sent connection open, mid-stream: the stream says why; exit 0',
     async (signal) => {
-      const s = await start([
-        '--model',
-        MODEL,
-        '--threads',
-        '1',
-        '--port',
-        '0',
-        '--shutdown-grace',
-        '1',
-      ]);
+      const s = await startTiny('--shutdown-grace', '1');
       const idle = await idleSocket(s.url);
       const half = await idleSocket(s.url);
       half.write(
@@ -228,7 +223,7 @@ describe('phi serve stops in bounded time', () => {
   });
 
   test('a closed stderr (phi serve 2>&1 | head) turns logging off, not the server', async () => {
-    const s = await start(['--model', MODEL, '--threads', '1', '--port', '0']);
+    const s = await startTiny();
     s.child.stderr.destroy(); // the reader went away: the next log line meets EPIPE
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`${s.url}/v1/completions`, {
@@ -245,16 +240,7 @@ describe('phi serve stops in bounded time', () => {
   });
 
   test('a second signal exits at once', async () => {
-    const s = await start([
-      '--model',
-      MODEL,
-      '--threads',
-      '1',
-      '--port',
-      '0',
-      '--shutdown-grace',
-      '60',
-    ]);
+    const s = await startTiny('--shutdown-grace', '60');
     const half = await idleSocket(s.url);
     half.write('POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{');
     await new Promise((r) => setTimeout(r, 100));
