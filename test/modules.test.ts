@@ -34,7 +34,9 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
     const check = (name: string, got: ArrayLike<number>, tol = 1e-5) => {
       const want = ref(name);
       const err = maxAbsDiff(Array.from(got).slice(0, want.length), want);
-      expect([name, err <= tol]).toEqual([name, true]);
+      // as llm.c's check_tensor: a failure shows the measured error beside the bound
+      const shownErr = `max |diff| ${err.toExponential(2)}, bound ${tol}`;
+      expect([name, shownErr, err <= tol]).toEqual([name, shownErr, true]);
     };
 
     embedding(s.x, w.embed_tokens, ids, D);

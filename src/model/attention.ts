@@ -7,7 +7,7 @@
 // The projections run on all rows of the step at once; each sequence's rows then attend to
 // that sequence's own cache.
 import type { Kernels } from '../kernels/types.js';
-import type { SegmentRows } from './causal_lm.js';
+import type { SegmentRows } from './state.js';
 import type { PhiConfig } from './config.js';
 import { applyRotary } from './rotary.js';
 import type { RunState } from './state.js';

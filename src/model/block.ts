@@ -4,7 +4,7 @@
 //   x = x + attn(h) + mlp(h)
 import type { Kernels } from '../kernels/types.js';
 import { attention } from './attention.js';
-import type { SegmentRows } from './causal_lm.js';
+import type { SegmentRows } from './state.js';
 import type { PhiConfig } from './config.js';
 import { layernorm } from './layernorm.js';
 import { mlp } from './mlp.js';

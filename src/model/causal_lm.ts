@@ -13,7 +13,7 @@ import { embedding } from './embedding.js';
 import { KVCache } from './kv_cache.js';
 import { lmHead } from './lm_head.js';
 import { buildRotaryTables } from './rotary.js';
-import { createRunState, type RunState } from './state.js';
+import { createRunState, type RunState, type SegmentRows } from './state.js';
 import type { PhiWeights } from './weights.js';
 
 export const DEFAULT_MAX_BATCH = 64;
@@ -34,13 +34,7 @@ export interface Segment {
   logits: 'none' | 'last' | 'all';
 }
 
-/** Where a segment's rows sit in a step: rows [row0, row0 + T) of every activation. */
-export interface SegmentRows {
-  cache: KVCache;
-  pos0: number;
-  row0: number;
-  T: number;
-}
+export type { SegmentRows } from './state.js';
 
 export class PhiForCausalLM {
   readonly state: RunState;

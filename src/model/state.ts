@@ -4,6 +4,15 @@
 // The KV caches are not here: each sequence has its own (kv_cache.ts).
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from './config.js';
+import type { KVCache } from './kv_cache.js';
+
+/** Where a segment's rows sit in a step: rows [row0, row0 + T) of every activation. */
+export interface SegmentRows {
+  cache: KVCache;
+  pos0: number;
+  row0: number;
+  T: number;
+}
 
 export interface RunState {
   /** B: most rows (tokens) in one forward step. */

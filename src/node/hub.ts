@@ -11,7 +11,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
-import type { ProgressOut } from './progress.js';
 
 export const DEFAULT_MODEL = 'microsoft/phi-1_5';
 
@@ -83,53 +82,4 @@ export function cachedSnapshot(ref: ModelRef, cache = hubCacheDir()): string | n
   if (!commit) return null;
   const dir = path.join(repoCacheDir(ref.repo, cache), 'snapshots', commit);
   return missingFiles(dir).length === 0 ? dir : null;
-}
-
-export interface ResolveOptions {
-  /** Never download: fail if the model is not in the cache (also HF_HUB_OFFLINE=1). */
-  offline?: boolean;
-  /** Download progress goes here (default stderr); null for none. */
-  progress?: ProgressOut | null;
-  /** The cache folder (default hubCacheDir()). */
-  cache?: string;
-  /** Called as a download's bytes arrive (download.ts). */
-  onProgress?: (file: string, loadedBytes: number, totalBytes: number) => void;
-}
-
-/**
- * A model folder for `spec`: a directory as it is, or a Hub id resolved through the cache and,
- * when missing there, downloaded into it first (unless offline).
- */
-export async function resolveModel(spec: string, o: ResolveOptions = {}): Promise<string> {
-  if (existsSync(spec)) {
-    if (!statSync(spec).isDirectory())
-      throw new Error(`${spec} is a file; --model takes a folder or a Hub id`);
-    return spec;
-  }
-  const ref = parseModelRef(spec);
-  if (!ref)
-    throw new Error(
-      `model folder ${spec} not found (nor is it a Hub id like ${DEFAULT_MODEL}); ` +
-        '`phi download` gets microsoft/phi-1_5 into the Hugging Face cache, `phi synth --out DIR` writes a random model',
-    );
-  const cache = o.cache ?? hubCacheDir();
-  const found = cachedSnapshot(ref, cache);
-  if (found) return found;
-  const name = `${ref.repo}${ref.revision === 'main' ? '' : `@${ref.revision}`}`;
-  if (o.offline || hubOffline())
-    throw new Error(
-      `${name} is not in the Hugging Face cache (${cache}) and downloads are off (${hubOffline() ? 'HF_HUB_OFFLINE' : '--offline'}); ` +
-        `run phi download --repo ${ref.repo} where there is a network, or phi synth --out DIR for a random model`,
-    );
-  const out = o.progress === null ? { write: () => true } : (o.progress ?? process.stderr);
-  out.write(`${name} is not in the Hugging Face cache (${cache}): downloading it\n`);
-  const { download } = await import('./download.js');
-  const r = await download({
-    repo: ref.repo,
-    revision: ref.revision,
-    cache,
-    log: out,
-    onProgress: o.onProgress,
-  });
-  return r.dir;
 }

@@ -2,21 +2,16 @@
 import { loadPhiFrom, type LoadOptions } from '../load.js';
 import type { Phi } from '../engine.js';
 import { dirFiles } from './files.js';
-import { DEFAULT_MODEL, resolveModel } from './hub.js';
+import { DEFAULT_MODEL } from './hub.js';
+import { resolveModel } from './resolve.js';
 import { progressBar, type ProgressOut } from './progress.js';
 import { defaultThreads, readWasm, spawnWorker } from './wasm.js';
 
 export * from '../index.js';
 export { dirFiles, openFileSource } from './files.js';
 export { readWasm, spawnWorker, defaultThreads } from './wasm.js';
-export {
-  DEFAULT_MODEL,
-  hubCacheDir,
-  parseModelRef,
-  cachedSnapshot,
-  resolveModel,
-  type ModelRef,
-} from './hub.js';
+export { DEFAULT_MODEL, hubCacheDir, parseModelRef, cachedSnapshot, type ModelRef } from './hub.js';
+export { resolveModel, type ResolveOptions } from './resolve.js';
 export { download, type DownloadOptions } from './download.js';
 export { serve, type ServeOptions, type RunningServer } from './serve.js';
 export { synthesize, type SynthOptions } from './synth.js';
