@@ -373,6 +373,23 @@ describe('phi CLI', () => {
       1,
       'phi: --max-tokens is given twice (--max-new-tokens takes one value) (phi generate --help)',
     ]);
+    // a bad flag is reported before the model is looked for (here it would be a download)
+    const early = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'phi.js'), 'generate', '--dtype', 'q5', '--prompt', 'hi'],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          HF_HUB_CACHE: mkdtempSync(path.join(tmpdir(), 'phi-empty-')),
+          HF_ENDPOINT: 'http://127.0.0.1:1',
+        },
+      },
+    );
+    expect([early.status, early.stderr.trim()]).toEqual([
+      1,
+      'phi: --dtype must be auto, f32, f16, q8 or q4, got "q5" (phi generate --help)',
+    ]);
     // quantize offers only what it can write
     const q = phi(['quantize', '--help']).stdout;
     expect(q).toMatch(/--dtype D\s+q8 \(8-bit\) or q4 \(4-bit\)/);

@@ -151,17 +151,17 @@ const modelDir = (v: Values) =>
     progress: v.quiet ? null : process.stderr,
   });
 
-/** Resolve --model and load it, with progress on stderr; library errors name the flags. */
 /**
  * Resolve --model and load it, with progress on stderr; library errors name the flags. A
  * command that reads or writes text needs the folder's tokenizer.json (`idsOnly`: not).
  */
 async function load(v: Values, extra: LoadOptions = {}, idsOnly = false): Promise<Phi> {
+  const options = loadOptions(v); // a typo in a flag is reported before a 2.8 GB download
   const dir = await modelDir(v);
   let phi: Phi;
   try {
     phi = await loadPhi(dir, {
-      ...loadOptions(v),
+      ...options,
       ...extra,
       progress: v.quiet ? null : process.stderr,
     });
