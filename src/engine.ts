@@ -26,6 +26,7 @@ import {
 } from './generation.js';
 import { DEFAULTS } from './defaults.js';
 import { KVCache } from './model/kv_cache.js';
+import { badTokenId } from './model/token_ids.js';
 import { formatBytes } from './memory.js';
 import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
 import { Sampler } from './sample.js';
@@ -212,13 +213,8 @@ export class Phi {
         `the prompt has ${ids.length} tokens, longer than the context of ${ctx} positions`,
       );
     }
-    const V = this.config.vocabSize;
-    ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V)
-        throw new Error(
-          `token id ${id} at index ${i} is out of range: the vocabulary has ids 0..${V - 1}`,
-        );
-    });
+    const bad = badTokenId(ids, this.config.vocabSize);
+    if (bad) throw new Error(bad);
   }
 
   /** A free slot right now, for a synchronous call; throws if every slot is in use. */

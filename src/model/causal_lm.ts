@@ -13,6 +13,7 @@ import { embedding } from './embedding.js';
 import { KVCache } from './kv_cache.js';
 import { lmHead } from './lm_head.js';
 import { buildRotaryTables } from './rotary.js';
+import { badTokenId } from './token_ids.js';
 import { createRunState, type RunState, type SegmentRows } from './state.js';
 import type { PhiWeights } from './weights.js';
 
@@ -133,13 +134,8 @@ export class PhiForCausalLM {
     const B = this.state.maxBatch;
     let row0 = 0;
     const rows = segments.map(({ cache, tokens, pos0 }) => {
-      tokens.forEach((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= V) {
-          throw new Error(
-            `token id ${id} at index ${i} is out of range: the vocabulary has ids 0..${V - 1}`,
-          );
-        }
-      });
+      const bad = badTokenId(tokens, V);
+      if (bad) throw new Error(bad);
       if (!Number.isSafeInteger(pos0) || pos0 < 0 || pos0 > cache.length) {
         throw new Error(
           `forward: position ${pos0} is not one the cache can continue from (it holds ${cache.length})`,

@@ -11,6 +11,7 @@
 import { Hono, type Context } from 'hono';
 import { yieldToEventLoop, type Phi } from '../engine.js';
 import { safePieces } from '../tokenizer/tokenizer.js';
+import { badTokenId } from '../model/token_ids.js';
 import type { Generation, GenerationResult, TokenLogprob, TokenPiece } from '../generation.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
 import { turnStops } from '../prompts.js';
@@ -421,10 +422,8 @@ export function createServer(
         param,
         'context_length_exceeded',
       );
-    const V = p.config.vocabSize;
-    const bad = ids.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= V);
-    if (bad >= 0)
-      throw badField(param, `token id ${ids[bad]} at index ${bad} is not in 0..${V - 1}`);
+    const bad = badTokenId(ids, p.config.vocabSize);
+    if (bad) throw badField(param, bad);
     return ids;
   };
 
@@ -598,14 +597,11 @@ export function createServer(
     authorize(c);
     const b = await body(c);
     const t = b.tokens;
-    if (!Array.isArray(t) || !t.every((x) => Number.isInteger(x)))
-      throw badField('tokens', 'must be an array of token ids');
+    if (!Array.isArray(t)) throw badField('tokens', 'must be an array of token ids');
     await loading;
     const p = loaded();
-    const V = p.config.vocabSize;
-    const bad = (t as number[]).findIndex((id) => id < 0 || id >= V);
-    if (bad >= 0)
-      throw badField('tokens', `token id ${t[bad]} at index ${bad} is not in 0..${V - 1}`);
+    const bad = badTokenId(t, p.config.vocabSize);
+    if (bad) throw badField('tokens', bad);
     return c.json({ content: p.decode(t as number[]) });
   });
 
