@@ -39,3 +39,17 @@ export function withDefaults<D extends object, O extends object>(
   for (const [k, v] of Object.entries(options ?? {})) if (v !== undefined) out[k] = v;
   return out as Defined<D> & O;
 }
+
+/**
+ * An option of the wrong type or range, naming it: `option` is the library's name
+ * (maxPositions), so a front end can say it in its own words (the CLI's --context).
+ */
+export class OptionError extends Error {
+  constructor(
+    readonly option: string,
+    /** e.g. "must be an integer in 1..512 (the model's context), got 600" */
+    readonly why: string,
+  ) {
+    super(`load option ${option} ${why}`);
+  }
+}

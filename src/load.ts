@@ -1,4 +1,5 @@
 // Loading a Phi from any ModelFiles (a directory in Node, URLs, in-memory buffers).
+import { OptionError } from './defaults.js';
 import type { ModelFiles } from './io/source.js';
 import { createRefKernels } from './kernels/ref/index.js';
 import type { Kernels } from './kernels/types.js';
@@ -12,6 +13,7 @@ import {
 } from './memory.js';
 import { parseConfig, type PhiConfig } from './model/config.js';
 import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
+import { stepRows } from './model/state.js';
 import { Phi } from './engine.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
 import { Checkpoint, loadWeights, type LoadWeightsOptions } from './weights/load.js';
@@ -68,10 +70,10 @@ async function eosFromGenerationConfig(files: ModelFiles, vocab: number): Promis
   return id as number;
 }
 
-/** Load options of the wrong type or range are refused, naming the option. */
-function validateLoadOptions(o: LoadOptions): void {
+/** Load options of the wrong type or range are refused, naming the option: the one check of them. */
+function validateLoadOptions(o: LoadOptions, config: PhiConfig): void {
   const bad = (name: string, want: string, got: unknown) => {
-    throw new Error(`load option ${name} must be ${want}, got ${JSON.stringify(got)}`);
+    throw new OptionError(name, `must be ${want}, got ${JSON.stringify(got)}`);
   };
   const int = (name: keyof LoadOptions, lo: number, hi: number) => {
     const v = o[name];
@@ -84,7 +86,19 @@ function validateLoadOptions(o: LoadOptions): void {
     bad('dtype', '"auto", "f32", "f16", "q8" or "q4"', o.dtype);
   int('threads', 1, MAX_THREADS);
   int('maxBatch', 1, 4096);
-  int('maxPositions', 1, 2 ** 20);
+  if (
+    o.maxPositions !== undefined &&
+    !(
+      Number.isSafeInteger(o.maxPositions) &&
+      o.maxPositions >= 1 &&
+      o.maxPositions <= config.maxPositions
+    )
+  )
+    bad(
+      'maxPositions',
+      `an integer in 1..${config.maxPositions} (the model's context)`,
+      o.maxPositions,
+    );
   int('parallel', 1, 256);
 }
 
@@ -129,7 +143,7 @@ function memoryOptions(config: PhiConfig, o: LoadOptions): Omit<MemoryOptions, '
   return {
     dtype: o.dtype ?? 'auto',
     maxPositions,
-    maxBatch: Math.min(o.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions),
+    maxBatch: stepRows(o.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions),
     parallel: o.parallel ?? 1,
   };
 }
@@ -156,7 +170,7 @@ function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number
 export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}): Promise<Phi> {
   if (!(await files.exists('config.json'))) throw new Error(`${files.name}: no config.json`);
   const config = parseConfig(await files.readText('config.json'), `${files.name}/config.json`);
-  validateLoadOptions(options);
+  validateLoadOptions(options, config);
   const checkpoint = await Checkpoint.open(files);
   try {
     checkpoint.checkAgainst(config);

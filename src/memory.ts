@@ -11,7 +11,7 @@ import type { WeightDType } from './kernels/types.js';
 import { scratchLayout, type ScratchSizes } from './kernels/wasm/scratch.js';
 import type { PhiConfig } from './model/config.js';
 import { KVCache } from './model/kv_cache.js';
-import { runStateLayout } from './model/state.js';
+import { runStateLayout, stepRows } from './model/state.js';
 import { heldAs, parameters, type Checkpoint } from './weights/load.js';
 
 /** The address space of wasm32: one WebAssembly.Memory holds everything. */
@@ -47,7 +47,7 @@ export function planMemory(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions): Me
     (n, p) => n + aligned(heldAs(ck, p, o.dtype).bytes),
     0,
   );
-  const B = Math.min(o.maxBatch, o.maxPositions);
+  const B = stepRows(o.maxBatch, o.maxPositions);
   const state = runStateLayout(cfg, o.maxPositions, B).reduce(
     (n, [, len]) => n + aligned(4 * len),
     0,
@@ -66,7 +66,7 @@ export function scratchSizes(
   o: Pick<MemoryOptions, 'maxBatch' | 'maxPositions'>,
 ): ScratchSizes {
   return {
-    rows: Math.min(o.maxBatch, o.maxPositions),
+    rows: stepRows(o.maxBatch, o.maxPositions),
     inputs: Math.max(cfg.hiddenSize, cfg.intermediateSize),
     positions: o.maxPositions,
   };

@@ -132,7 +132,7 @@ describe('bad input', () => {
   });
   test('a context larger than the model supports', async () => {
     await expect(loadPhi(fixture('tiny-phi-f32'), { maxPositions: 513 })).rejects.toThrow(
-      /maxPositions must be an integer in 1\.\.512/,
+      /load option maxPositions must be an integer in 1\.\.512 \(the model's context\), got 513/,
     );
   });
   test('a missing model directory says how to get the weights', async () => {

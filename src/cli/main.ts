@@ -10,7 +10,7 @@ import { DEFAULT_MODEL } from '../node/hub.js';
 import { resolveModel } from '../node/resolve.js';
 import { saveModel } from '../node/save.js';
 import { synthesize, TOKENIZER_DIR } from '../node/synth.js';
-import { DEFAULTS, withDefaults } from '../defaults.js';
+import { DEFAULTS, OptionError, withDefaults } from '../defaults.js';
 import { FORMATS, type FormatName } from '../prompts.js';
 import { chat } from './chat.js';
 import { flagHelp, parse, UsageError, unescape, type Flag, type Values } from './args.js';
@@ -151,6 +151,15 @@ const modelDir = (v: Values) =>
     progress: v.quiet ? null : process.stderr,
   });
 
+/** The flag each load option comes from. */
+const FLAG_OF: Record<string, string> = {
+  maxPositions: '--context',
+  threads: '--threads',
+  dtype: '--dtype',
+  backend: '--backend',
+  parallel: '--parallel',
+};
+
 /**
  * Resolve --model and load it, with progress on stderr; library errors name the flags. A
  * command that reads or writes text needs the folder's tokenizer.json (`idsOnly`: not).
@@ -166,8 +175,10 @@ async function load(v: Values, extra: LoadOptions = {}, idsOnly = false): Promis
       progress: v.quiet ? null : process.stderr,
     });
   } catch (e) {
-    const m = (e as Error).message.replace(/^maxPositions must/, '--context must');
-    throw new Error(m);
+    // the library names its options; say them as the flags they came from
+    if (e instanceof OptionError && FLAG_OF[e.option])
+      throw new UsageError(`${FLAG_OF[e.option]} ${e.why}`);
+    throw e;
   }
   if (!phi.tokenizer && !idsOnly) {
     phi.close();

@@ -6,6 +6,7 @@
 // position p costs one step over that token alone. A step can carry several sequences at
 // once (one new token each, or prompt chunks): the matmuls then read every weight once for
 // all of them, and only attention looks at each sequence's own cache.
+import { OptionError } from '../defaults.js';
 import type { Kernels } from '../kernels/types.js';
 import { block } from './block.js';
 import type { PhiConfig } from './config.js';
@@ -14,7 +15,7 @@ import { KVCache } from './kv_cache.js';
 import { lmHead } from './lm_head.js';
 import { buildRotaryTables } from './rotary.js';
 import { badTokenId } from './token_ids.js';
-import { createRunState, type RunState, type SegmentRows } from './state.js';
+import { createRunState, stepRows, type RunState, type SegmentRows } from './state.js';
 import type { PhiWeights } from './weights.js';
 
 export const DEFAULT_MAX_BATCH = 64;
@@ -54,16 +55,17 @@ export class PhiForCausalLM {
       maxPositions < 1 ||
       maxPositions > config.maxPositions
     ) {
-      throw new Error(
-        `maxPositions must be an integer in 1..${config.maxPositions} (the model's context), got ${maxPositions}`,
+      throw new OptionError(
+        'maxPositions',
+        `must be an integer in 1..${config.maxPositions} (the model's context), got ${maxPositions}`,
       );
     }
     const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
-      throw new Error(`maxBatch must be an integer >= 1, got ${maxBatch}`);
+      throw new OptionError('maxBatch', `must be an integer >= 1, got ${maxBatch}`);
     }
     this.contextLength = maxPositions;
-    this.state = createRunState(config, kernels, maxPositions, Math.min(maxBatch, maxPositions));
+    this.state = createRunState(config, kernels, maxPositions, stepRows(maxBatch, maxPositions));
     buildRotaryTables(
       this.state.ropeCos,
       this.state.ropeSin,

@@ -6,6 +6,13 @@ import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from './config.js';
 import type { KVCache } from './kv_cache.js';
 
+/**
+ * B, the rows of a step: the batch asked for, but never more than the positions a cache holds
+ * (a step's tokens all go into one cache, or one each into several).
+ */
+export const stepRows = (maxBatch: number, maxPositions: number) =>
+  Math.min(maxBatch, maxPositions);
+
 /** Where a segment's rows sit in a step: rows [row0, row0 + T) of every activation. */
 export interface SegmentRows {
   cache: KVCache;
