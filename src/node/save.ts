@@ -9,7 +9,7 @@ import { writeFolderAtomically } from './atomic.js';
 import type { Weight } from '../kernels/types.js';
 import type { Phi } from '../engine.js';
 import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/load.js';
-import type { DType } from '../weights/safetensors.js';
+import { safetensorsHeader, type DType } from '../weights/safetensors.js';
 
 interface Out {
   name: string;
@@ -37,27 +37,11 @@ export async function writeSafetensorsFile(
   tensors: TensorOut[],
   metadata: Record<string, string>,
 ): Promise<void> {
-  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : 1));
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
-  for (const t of sorted) {
-    header[t.name] = {
-      dtype: t.dtype,
-      shape: t.shape,
-      data_offsets: [offset, offset + t.byteLength],
-    };
-    offset += t.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // keep the data 8-byte aligned
-  const head = new TextEncoder().encode(json);
+  const { head, order } = safetensorsHeader(tensors, metadata);
   const fh = await open(file, 'w');
   try {
-    const len = new Uint8Array(8);
-    new DataView(len.buffer).setBigUint64(0, BigInt(head.length), true);
-    await fh.write(len);
     await fh.write(head);
-    for (const t of sorted) {
+    for (const t of order) {
       const bytes = t.bytes();
       if (bytes.length !== t.byteLength)
         throw new Error(`${t.name}: ${bytes.length} bytes made, ${t.byteLength} announced`);

@@ -250,25 +250,44 @@ function scanKeys(text: string): {
 }
 
 /** Serialise tensors to safetensors bytes (used by tests, the bench and quantized saves). */
+/**
+ * The start of a safetensors file for these tensors: the 8-byte header length and the header
+ * (padded so the data is 8-byte aligned), with the tensors in the order their bytes follow
+ * (by name, as transformers saves them). The one writer of the format's header.
+ */
+export function safetensorsHeader<T extends { name: string; dtype: DType; shape: number[]; byteLength: number }>(
+  tensors: readonly T[],
+  metadata: Record<string, string>,
+): { head: Uint8Array; order: T[]; dataBytes: number } {
+  const order = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const t of order) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.byteLength] };
+    off += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // keep the data 8-byte aligned
+  const text = new TextEncoder().encode(json);
+  const head = new Uint8Array(8 + text.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(text.length), true);
+  head.set(text, 8);
+  return { head, order, dataBytes: off };
+}
+
+/** A whole safetensors file in memory. */
 export function writeSafetensors(
   tensors: { name: string; dtype: DType; shape: number[]; data: Uint8Array }[],
   metadata: Record<string, string> = { format: 'pt' },
 ): Uint8Array {
-  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let off = 0;
-  for (const t of sorted) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.length] };
-    off += t.data.length;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // keep the data 8-byte aligned
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + off);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let p = 8 + head.length;
-  for (const t of sorted) {
+  const { head, order, dataBytes } = safetensorsHeader(
+    tensors.map((t) => ({ ...t, byteLength: t.data.length })),
+    metadata,
+  );
+  const out = new Uint8Array(head.length + dataBytes);
+  out.set(head, 0);
+  let p = head.length;
+  for (const t of order) {
     out.set(t.data, p);
     p += t.data.length;
   }
