@@ -12,7 +12,14 @@
 //   - a command the block's `# not run in CI: CMD (why)` comment names is skipped, and so are
 //     `npm ci` and `npm test`, which are what CI itself runs.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -283,6 +290,29 @@ describe('the README, checked', () => {
     const serveLine = /npx phi serve --parallel (\d+) --context (\d+)/.exec(README)!;
     expect(fits('f16', Number(serveLine[1]), Number(serveLine[2]))).toBe(true);
     await ck.close();
+  });
+
+  test('no dangling references: every link and every repository path in README.md and docs/ exists', () => {
+    // what commands write, not what the repository holds
+    const outputs = new Set(['bench/results/latest.json', 'weights/phi-1_5', 'weights/phi-tiny']);
+    const docs = [
+      'README.md',
+      ...readdirSync(path.join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
+    const missing: string[] = [];
+    for (const doc of docs) {
+      const text = readFileSync(path.join(ROOT, doc), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g))
+        if (!/^https?:/.test(target) && !existsSync(path.resolve(ROOT, path.dirname(doc), target)))
+          missing.push(`${doc}: link ${target}`);
+      for (const [, p] of text.matchAll(
+        /`((?:src|test|assembly|bench|docs|scripts|demo|weights)\/[\w./-]*)`/g,
+      ))
+        if (!outputs.has(p) && !existsSync(path.join(ROOT, p))) missing.push(`${doc}: path ${p}`);
+    }
+    expect(missing).toEqual([]);
   });
 
   test('the measured time of npm test is stated', () => {
