@@ -13,8 +13,9 @@ import {
   weightQ,
 } from '../../src/formats/quant.js';
 import type { Weight } from '../../src/kernels/types.js';
-import { FEW_X_BYTES, OP, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
+import { FEW_X_BYTES, STREAM_ROWS, WIDE_ROWS } from '../../src/kernels/wasm/exports.js';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm/index.js';
+import { OPS, type OpName } from '../../src/kernels/wasm/ops.js';
 import { readWasm, spawnWorker } from '../../src/node/wasm.js';
 import { expectClose, maxAbsDiff, xorshift } from '../helpers.js';
 
@@ -284,6 +285,21 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
     }
   });
 
+  test('the op table lists every kernel the module exports, with its parameters', () => {
+    const fns = Object.entries(one.exports).filter(([, v]) => typeof v === 'function');
+    const probes = ['heap_base', 'dot_probe', 'dot16_probe'];
+    const kernels = fns.map(([name]) => name).filter((name) => !probes.includes(name));
+    expect(kernels.sort()).toEqual(Object.keys(OPS).sort());
+    for (const [name, f] of fns) {
+      if (probes.includes(name)) continue;
+      // a wasm export's length is its parameter count
+      expect([name, (f as (...a: number[]) => void).length]).toEqual([
+        name,
+        OPS[name as OpName].params.length,
+      ]);
+    }
+  });
+
   test("the tiling constants the TypeScript side sizes scratch and splits by are the modules' own", () => {
     // WIDE_ROWS sizes each thread's f16 prefill scratch: a smaller one here would overrun it
     expect(one.exports.WIDE_ROWS.value).toBe(WIDE_ROWS);
@@ -313,15 +329,15 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
         const q = three.allocU8(T * nbp * 32).fill(0xaa); // garbage: padding must be written
         const scale = three.allocF32(T * nbp);
         const sum = three.allocF32(T * nbp);
-        three.pool.run(OP.quantize_act, [
-          x.byteOffset,
+        three.run('quantize_act', {
+          x: x.byteOffset,
           n,
           nbp,
-          q.byteOffset,
-          scale.byteOffset,
-          sum.byteOffset,
+          xq: q.byteOffset,
+          xs: scale.byteOffset,
+          xsum: sum.byteOffset,
           T,
-        ]);
+        });
         const where = `T=${T} n=${n}`;
         expect([where, Array.from(new Int8Array(q.buffer, q.byteOffset, q.length))]).toEqual([
           where,

@@ -11,23 +11,22 @@ import { activationBlocks, recordsOf } from '../../formats/quant.js';
 import { ALIGN, formatBytes, WASM32_BYTES } from '../../memory.js';
 import { rotary } from '../ref/rotary.js';
 import type { Kernels, Weight } from '../types.js';
-import { OP, wideBytes, type KernelExports } from './exports.js';
-import { KernelPick } from './pick.js';
-
-type QuantizeArgs = [number, number, number, number, number, number];
-type Args5 = [number, number, number, number, number];
-
-/** The bits of an f32, to pass through the Int32 argument slots of the pool. */
-const f32Bits = (v: number) => new Int32Array(new Float32Array([v]).buffer)[0];
 import { WASM_FILES, workerUrl } from './assets.js';
+import type { KernelExports } from './exports.js';
+import { MAX_SLOTS, OP, pack, runShare, type OpArgs, type OpName } from './ops.js';
+import { KernelPick } from './pick.js';
 import { markDead, ThreadPool, type SpawnWorker } from './pool.js';
-import { scratchLayout, type ScratchSizes } from './scratch.js';
+import { scratchLayout, threadScratchBytes, type ScratchSizes } from './scratch.js';
 
 export { scratchLayout, type ScratchSizes };
 
 export type { SpawnWorker, WorkerData, WorkerLike } from './pool.js';
 
 export type WasmFlavor = 'simd' | 'relaxed';
+
+/** The quantized matmul kernels, which share one argument list. */
+type QuantizedOp =
+  'matmul_q8' | 'matmul_q4' | 'matmul_q8_dot' | 'matmul_q4_dot' | 'matmul_q4_dot16';
 
 export interface WasmKernelsOptions {
   /** Threads including the calling one (default 1). Needs SharedArrayBuffer and spawnWorker. */
@@ -116,6 +115,7 @@ export class WasmKernels implements Kernels {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private sizes: ScratchSizes = { rows: 0, inputs: 0, positions: 0 };
   private scratch: Record<string, number> = {};
+  private readonly slots = new Int32Array(MAX_SLOTS);
   /** Whether the quantized matmuls use the relaxed int8 dot product (see dotSelfTest). */
   readonly int8Dot: boolean;
   /** How q4 sums with the int8 dot ('auto': by q4Pick); 'i32' where the int16 form failed its self-test. */
@@ -210,6 +210,23 @@ export class WasmKernels implements Kernels {
     return this.pool.nth;
   }
 
+  /**
+   * The one door to a kernel: op `name` of the op table with its arguments by name, run on
+   * every thread, or on this one alone when `here` (a step of one token: waking the workers
+   * costs more than the work).
+   */
+  run<N extends OpName>(name: N, args: OpArgs<N>, here = false): void {
+    const op = OP[name];
+    const region = op.scratch;
+    const scratch = region && {
+      base: this.scratch[region],
+      stride: threadScratchBytes(this.sizes)[region],
+    };
+    const slots = this.slots.subarray(0, pack(op, args, this.slots, scratch || undefined));
+    if (here) runShare(this.exports, op.id, slots, 0, 1);
+    else this.pool.run(op.id, slots);
+  }
+
   /** Bytes handed out so far (from `base`). */
   get usedBytes(): number {
     return this.top - this.base;
@@ -287,53 +304,54 @@ export class WasmKernels implements Kernels {
     n: number,
     d: number,
   ): void {
-    const b = bias ? this.ptr(bias) : 0;
-    const sc = this.scratchFor(T, n);
+    const [o, bias0] = [this.ptr(out), bias ? this.ptr(bias) : 0];
+    this.scratchFor(T, n);
+    const sc = this.scratch;
     switch (w.dtype) {
       case 'f32':
-        this.pool.run(OP.matmul_f32, [this.ptr(out), this.ptr(x), this.ptr(w.data), b, T, n, d]);
+        this.run('matmul_f32', {
+          out: o,
+          x: this.ptr(x),
+          w: this.ptr(w.data),
+          bias: bias0,
+          T,
+          n,
+          d,
+        });
         return;
       case 'f16': {
         // the widening leaves a 2^-112 (and the re-encoding 2^log2Scale) to put on x
         const scale = F16_X_SCALE * 2 ** (w.log2Scale ?? 0);
         const xScaled = new Float32Array(this.memory.buffer, sc.xScaled, T * n);
         for (let i = 0; i < T * n; i++) xScaled[i] = x[i] * scale;
-        this.pool.run(OP.matmul_f16, [
-          this.ptr(out),
-          sc.xScaled,
-          this.ptr(w.data),
-          b,
-          T,
-          n,
-          d,
-          sc.wide,
-          wideBytes(n),
-        ]);
+        const args = { out: o, x: sc.xScaled, w: this.ptr(w.data), bias: bias0, T, n, d };
+        this.run('matmul_f16', args);
         return;
       }
       case 'q8':
       case 'q4': {
-        // activations to int8 blocks in wasm (the twin's arithmetic exactly): one token on
-        // this thread, without waking the workers for nothing; tokens split over threads
-        const nbp = activationBlocks(n);
-        const args = [this.ptr(x), n, nbp, sc.xq, sc.xqScale, sc.xqSum];
-        if (T === 1) this.exports.quantize_act(...(args as QuantizeArgs), 0, 1);
-        else this.pool.run(OP.quantize_act, [...args, T]);
+        // activations to int8 blocks in wasm (the twin's arithmetic exactly), tokens split
+        // over threads
+        const [xq, xs, xsum] = [sc.xq, sc.xqScale, sc.xqSum];
+        this.run(
+          'quantize_act',
+          { x: this.ptr(x), n, nbp: activationBlocks(n), xq, xs, xsum, T },
+          T === 1,
+        );
         const { op, shape, variant } = this.quantizedOp(w.dtype, T, n, d);
         const t0 = performance.now();
-        this.pool.run(op, [
-          this.ptr(out),
-          sc.xq,
-          sc.xqScale,
-          sc.xqSum,
-          this.ptr(w.data),
-          b,
+        const args = {
+          out: o,
+          xq,
+          xs,
+          xsum,
+          w: this.ptr(w.data),
+          bias: bias0,
           T,
-          recordsOf(n),
+          nr: recordsOf(n),
           d,
-          sc.wide,
-          wideBytes(n),
-        ]);
+        };
+        this.run(op, args);
         if (shape) this.q4Pick.report(shape, variant, (performance.now() - t0) / T);
         return;
       }
@@ -346,17 +364,17 @@ export class WasmKernels implements Kernels {
     T: number,
     n: number,
     d: number,
-  ): { op: number; shape: string | null; variant: 0 | 1 } {
+  ): { op: QuantizedOp; shape: string | null; variant: 0 | 1 } {
     if (!this.int8Dot)
-      return { op: dtype === 'q8' ? OP.matmul_q8 : OP.matmul_q4, shape: null, variant: 0 };
-    if (dtype === 'q8') return { op: OP.matmul_q8_dot, shape: null, variant: 0 };
+      return { op: dtype === 'q8' ? 'matmul_q8' : 'matmul_q4', shape: null, variant: 0 };
+    if (dtype === 'q8') return { op: 'matmul_q8_dot', shape: null, variant: 0 };
     if (this.q4Sums !== 'auto') {
-      const op = this.q4Sums === 'i16' ? OP.matmul_q4_dot16 : OP.matmul_q4_dot;
+      const op = this.q4Sums === 'i16' ? 'matmul_q4_dot16' : 'matmul_q4_dot';
       return { op, shape: null, variant: 0 };
     }
     const shape = `${d}x${n}x${Math.min(T, 5)}`; // 5: prefill chunks, per token
     const variant = this.q4Pick.choose(shape);
-    return { op: variant ? OP.matmul_q4_dot16 : OP.matmul_q4_dot, shape, variant };
+    return { op: variant ? 'matmul_q4_dot16' : 'matmul_q4_dot', shape, variant };
   }
 
   attention(
@@ -372,27 +390,14 @@ export class WasmKernels implements Kernels {
     scale: number,
     probs: Float32Array | null,
   ): void {
-    const sc = this.scratchFor(0, 0, pos0 + T);
-    const scaleBits = f32Bits(scale);
-    this.pool.run(OP.attention, [
-      this.ptr(out),
-      this.ptr(q),
-      this.ptr(kCache),
-      this.ptr(vCache),
-      T,
-      pos0,
-      H,
-      Dh,
-      maxPos,
-      scaleBits,
-      sc.scores,
-      this.sizes.positions * 4, // one row of scores per thread
-      probs ? this.ptr(probs) : 0,
-    ]);
+    this.scratchFor(0, 0, pos0 + T);
+    const [o, qp, kp, vp] = [out, q, kCache, vCache].map((a) => this.ptr(a));
+    const args = { out: o, q: qp, k: kp, v: vp, T, pos0, H, Dh, maxPos, scale };
+    this.run('attention', { ...args, probs: probs ? this.ptr(probs) : 0 });
   }
 
   gelu_new(x: Float32Array, len: number): void {
-    this.pool.run(OP.gelu_new, [this.ptr(x), len]);
+    this.run('gelu_new', { x: this.ptr(x), len });
   }
 
   layernorm(
@@ -404,10 +409,8 @@ export class WasmKernels implements Kernels {
     n: number,
     eps: number,
   ): void {
-    const args = [this.ptr(out), this.ptr(x), this.ptr(weight), this.ptr(bias), n, f32Bits(eps)];
-    // one token: here, without waking the workers for so little
-    if (T === 1) this.exports.layernorm(...(args.slice(0, 5) as Args5), eps, 0, 1);
-    else this.pool.run(OP.layernorm, [...args, T]);
+    const [o, xp, wp, bp] = [out, x, weight, bias].map((a) => this.ptr(a));
+    this.run('layernorm', { out: o, x: xp, weight: wp, bias: bp, n, eps, T }, T === 1);
   }
 
   // O(T·D) a layer and cheap: the TypeScript kernel is fast enough (measured: 0.2% of decode)
@@ -420,11 +423,12 @@ export class WasmKernels implements Kernels {
    */
   readBandwidth(buffer: Float32Array, reps = 7): number {
     const bytes = buffer.byteLength;
-    this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]); // touch every page first
+    const args = { ptr: this.ptr(buffer), bytes };
+    this.run('stream_sum', args); // touch every page first
     const times: number[] = [];
     for (let r = 0; r < reps; r++) {
       const t = performance.now();
-      this.pool.run(OP.stream_sum, [this.ptr(buffer), bytes]);
+      this.run('stream_sum', args);
       times.push(performance.now() - t);
     }
     times.sort((a, b) => a - b);

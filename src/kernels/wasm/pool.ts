@@ -10,7 +10,8 @@
 // the worker exits (Node's 'exit' event, a Web Worker's error), which the wait loop checks;
 // and a worker that has not finished long after the caller finished its own share of the
 // same op (50x, at least 0.75 s) is given up on too, for deaths no event reports.
-import { OP, runShare, type KernelExports } from './exports.js';
+import type { KernelExports } from './exports.js';
+import { EXIT, MAX_SLOTS, runShare } from './ops.js';
 
 export const SEQ = 0;
 export const DONE = 1;
@@ -19,7 +20,7 @@ export const OPC = 3;
 export const READY = 4; // workers that have started
 export const DEAD = 5; // a worker that exited, + 1
 export const ARGS = 6;
-export const NARGS = 16;
+export const NARGS = MAX_SLOTS;
 export const MSG = ARGS + NARGS; // byte offset MSG*4
 export const MSG_BYTES = 1024;
 export const CONTROL_BYTES = MSG * 4 + MSG_BYTES;
@@ -95,8 +96,11 @@ export class ThreadPool {
     return true;
   }
 
-  /** Run `op` on every thread and return when all are done (blocks the calling thread). */
-  run(op: number, args: number[]): void {
+  /**
+   * Run op `op` (an id of ops.ts) with its packed arguments on every thread, and return when all
+   * are done (blocks the calling thread).
+   */
+  run(op: number, args: ArrayLike<number>): void {
     if (this.closed) throw new Error('the thread pool was closed');
     const c = this.ctrl;
     if (this.nth === 1) {
@@ -169,7 +173,7 @@ export class ThreadPool {
     this.closed = true;
     Atomics.store(this.ctrl, DEAD, Atomics.load(this.ctrl, DEAD) || -1); // our own terminate is no death
     if (this.nth > 1) {
-      this.ctrl[OPC] = OP.exit;
+      this.ctrl[OPC] = EXIT;
       Atomics.add(this.ctrl, SEQ, 1);
       Atomics.notify(this.ctrl, SEQ);
     }

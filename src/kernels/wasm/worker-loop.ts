@@ -2,7 +2,8 @@
 // src/node/worker.ts for Node's worker_threads): instantiate the kernels on the shared memory,
 // then loop: wait for the next op, run its share, count itself done. Errors are reported
 // through the control block (the caller is blocked in Atomics.wait and cannot get messages).
-import { OP, runShare, type KernelExports } from './exports.js';
+import type { KernelExports } from './exports.js';
+import { EXIT, runShare } from './ops.js';
 import {
   ARGS,
   DONE,
@@ -45,7 +46,7 @@ export async function runWorker(data: WorkerData): Promise<void> {
     }
     seen = Atomics.load(c, SEQ);
     const op = c[OPC];
-    if (op === OP.exit) return;
+    if (op === EXIT) return;
     try {
       if (k) runShare(k, op, c.subarray(ARGS, ARGS + NARGS), ith, nth);
     } catch (e) {
