@@ -5,11 +5,11 @@
 // decode on this machine, whatever the kernel. Built and run by `npm run bench:floor`
 // (bench/batch-floor.ts), not part of the kernels' build.
 //
-// Layout, as assembly/quant.ts: a record is 128 weights (q4: 64 bytes of nibbles, q8: 128
+// Layout, as assembly/matmul_q.ts: a record is 128 weights (q4: 64 bytes of nibbles, q8: 128
 // bytes), its 4 blocks interleaved 4 values at a time; x: 4 tokens' int8 values, [t][r][128];
 // scales: one f32x4 a record and token (the weight scales times the activation scales).
 
-import { hsum, madd, nibbleMask } from './simd';
+import { hsum, madd, negateWhere, nibbleMask } from './simd';
 
 const ZERO = i32x4.splat(0);
 
@@ -80,10 +80,10 @@ const Q8: i32 = 2; // q8: the relaxed dot needs one operand in 0..127, so each t
         if (kind == Q8) {
           const neg = i8x16.lt_s(v, ZERO),
             wa = i8x16.abs(v);
-          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p), neg), wa, s0);
-          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + xt), neg), wa, s1);
-          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 2 * xt), neg), wa, s2);
-          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(signed(v128.load(p + 3 * xt), neg), wa, s3);
+          s0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(negateWhere(v128.load(p), neg), wa, s0);
+          s1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(negateWhere(v128.load(p + xt), neg), wa, s1);
+          s2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(negateWhere(v128.load(p + 2 * xt), neg), wa, s2);
+          s3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(negateWhere(v128.load(p + 3 * xt), neg), wa, s3);
         } else if (kind == Q4_INT16) {
           s0 = nibbles16(v, p, s0, M);
           s1 = nibbles16(v, p + xt, s1, M);
@@ -122,10 +122,4 @@ export function q4_int32(w: usize, x: usize, scales: usize, records: i32, reps: 
 
 export function q8(w: usize, x: usize, scales: usize, records: i32, reps: i32): f32 {
   return fourTokens(Q8, w, x, scales, records, reps);
-}
-
-/** x negated where neg is all ones. */
-// @ts-ignore: decorator
-@inline function signed(x: v128, neg: v128): v128 {
-  return i8x16.sub(v128.xor(x, neg), neg);
 }

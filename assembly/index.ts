@@ -1,18 +1,10 @@
 // phi-wasm's WebAssembly kernels: raw pointers into the one shared memory, no allocator,
 // no model logic. Each has a readable TypeScript twin in src/kernels/ref/.
 export { matmul_f32, matmul_f16, WIDE_ROWS } from './matmul';
-export {
-  matmul_q8,
-  matmul_q4,
-  matmul_q8_dot,
-  matmul_q4_dot,
-  matmul_q4_dot16,
-  dot_probe,
-  dot16_probe,
-  quantize_act,
-  STREAM_ROWS,
-  FEW_X_BYTES,
-} from './quant';
+export { matmul_q8, matmul_q4, STREAM_ROWS } from './matmul_q';
+export { matmul_q8_dot, matmul_q4_dot, matmul_q4_dot16, FEW_X_BYTES } from './matmul_q_dot';
+export { dot_probe, dot16_probe } from './dot';
+export { quantize_act } from './quantize_act';
 export { attention } from './attention';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';

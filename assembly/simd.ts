@@ -8,6 +8,16 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/**
+ * v with each int8 lane negated where neg is all ones: with neg = i8x16.lt_s(s, 0), v·sgn(s).
+ * The relaxed int8 dot wants its second operand in 0..127, so a product v·s is taken as
+ * (v·sgn s)·|s| (assembly/dot.ts).
+ */
+// @ts-ignore: decorator
+@inline export function negateWhere(v: v128, neg: v128): v128 {
+  return i8x16.sub(v128.xor(v, neg), neg);
+}
+
 /** The sum of the 4 lanes, pairwise. */
 // @ts-ignore: decorator
 @inline export function hsum(v: v128): f32 {

@@ -246,7 +246,7 @@ describe(`wasm kernels vs TypeScript twins (seed ${SEED})`, () => {
 
   test('q4 with int16 sums: exact at the ends of their range (every weight and activation extreme)', () => {
     // the int16 lanes start from -8·Σx and take each product in turn; with every |x| = 127 and
-    // every weight -8 or +7 they reach ±16256, the most the proof in assembly/quant.ts allows
+    // every weight -8 or +7 they reach ±16256, the most the proof in assembly/dot.ts (nib2) allows
     const rand = xorshift(SEED + 10);
     for (const [T, n] of [
       [3, 2048],

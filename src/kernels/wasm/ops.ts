@@ -26,7 +26,7 @@ interface OpEntry {
 const matmulF32 = ['out', 'x', 'w', 'bias', 'T', 'n', 'd', 'from', 'to'] as const;
 /** q8/q4: xq, xs, xsum the quantized activations (quantize_act), nr the records of a row. */
 const matmulQ = ['out', 'xq', 'xs', 'xsum', 'w', 'bias', 'T', 'nr', 'd', 'from', 'to'] as const;
-/** The quantized kernels split whole tiles of 4 streams of STREAM_ROWS rows (assembly/quant.ts). */
+/** The quantized kernels split whole tiles of 4 streams of STREAM_ROWS rows (assembly/matmul_q.ts). */
 const TILE_ROWS = 4 * STREAM_ROWS;
 
 export const OPS = {

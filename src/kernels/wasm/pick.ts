@@ -1,5 +1,5 @@
 // Which of two kernels that compute the same thing runs faster on this machine, found by timing
-// the real calls. Used for q4's integer sums (assembly/quant.ts matmul_q4_dot16): which form is
+// the real calls. Used for q4's integer sums (assembly/matmul_q_dot.ts matmul_q4_dot16): which form is
 // faster depends on how the engine compiles the relaxed int8 dot (3 instructions in V8 12, one
 // in V8 13 with AVX-VNNI), and nothing but timing tells them apart. Since both give the same
 // results bit for bit, the choice changes only the speed.
