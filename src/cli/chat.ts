@@ -12,6 +12,17 @@ import { createInterface } from 'node:readline';
 import type { Phi } from '../engine.js';
 import type { GenerateOptions } from '../generation.js';
 import { turnStops } from '../prompts.js';
+import { DEFAULTS, withDefaults } from '../defaults.js';
+import {
+  HELP,
+  load,
+  MODEL_FLAGS,
+  RAW,
+  SAMPLING_FLAGS,
+  samplingOptions,
+  text,
+  type Command,
+} from './common.js';
 
 export interface ChatOptions {
   system?: string;
@@ -136,3 +147,36 @@ export async function chat(phi: Phi, o: ChatOptions): Promise<number> {
   }
   return exitCode;
 }
+
+export const chatCommand: Command = {
+  usage: 'phi chat [--system TEXT] [--user NAME] [--assistant NAME] [options]',
+  about:
+    "A conversation in the model card's Chat format (Alice: / Bob:). Each line you type is a turn;\n" +
+    'the reply streams; only the new turn is prefilled. Ctrl-C stops a reply, Ctrl-D ends.',
+  flags: [
+    { name: 'system', type: 'string', arg: 'TEXT', help: 'text before the conversation' },
+    {
+      name: 'user',
+      type: 'string',
+      arg: 'NAME',
+      help: 'your name in the transcript (default Alice)',
+    },
+    { name: 'assistant', type: 'string', arg: 'NAME', help: "the model's name (default Bob)" },
+    RAW,
+    ...SAMPLING_FLAGS,
+    ...MODEL_FLAGS,
+    HELP,
+  ],
+  run: async (v) => {
+    const code = await chat(await load(v), {
+      system: v.system === undefined ? undefined : text(v, v.system as string),
+      user: (v.user as string) ?? DEFAULTS.userName,
+      assistant: (v.assistant as string) ?? DEFAULTS.assistantName,
+      sampling: withDefaults(
+        { maxNewTokens: DEFAULTS.maxReplyTokens as number },
+        samplingOptions(v),
+      ),
+    });
+    if (code) process.exitCode = code;
+  },
+};

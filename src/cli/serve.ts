@@ -9,6 +9,7 @@ import type { LoadOptions } from '../load.js';
 import { DEFAULT_MODEL, parseModelRef } from '../node/hub.js';
 import { serve } from '../node/serve.js';
 import { UsageError, type Values } from './args.js';
+import { HELP, load, MODEL_FLAGS, type Command } from './common.js';
 
 /** The name the server reports, and the other names it answers to. */
 export function servedNames(v: Values): { name: string; aliases: string[] } {
@@ -21,10 +22,7 @@ export function servedNames(v: Values): { name: string; aliases: string[] } {
   return { name, aliases: [...new Set([own, short, spec])].filter((n) => n !== name) };
 }
 
-export async function serveCommand(
-  v: Values,
-  load: (extra: LoadOptions) => Promise<Phi>,
-): Promise<void> {
+async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): Promise<void> {
   const { name, aliases } = servedNames(v);
   if (v['model-name'] !== undefined && name.trim() === '')
     throw new UsageError('--model-name must not be empty');
@@ -94,3 +92,69 @@ export async function serveCommand(
   phi.close();
   say('phi serve: stopped\n');
 }
+
+export const serveCommand: Command = {
+  usage: 'phi serve [--host 127.0.0.1] [--port 8080] [--parallel N] [--queue N] [options]',
+  about:
+    'An OpenAI-compatible HTTP server (/v1/completions, /v1/chat/completions, /v1/models, /health).',
+  flags: [
+    {
+      name: 'host',
+      type: 'string',
+      arg: 'ADDR',
+      help: 'address to bind (default 127.0.0.1: this machine only)',
+    },
+    { name: 'port', type: 'integer', arg: 'N', min: 0, max: 65535, help: 'port (default 8080)' },
+    {
+      name: 'parallel',
+      type: 'integer',
+      arg: 'N',
+      min: 1,
+      max: 64,
+      help: 'requests decoded together, a KV cache each (default 1)',
+    },
+    {
+      name: 'queue',
+      type: 'integer',
+      arg: 'N',
+      min: 0,
+      help: 'requests that may wait for a slot; more get 503 (default 16)',
+    },
+    { name: 'api-key', type: 'string', arg: 'KEY', help: 'require Authorization: Bearer KEY' },
+    {
+      name: 'cors',
+      type: 'string',
+      arg: 'ORIGIN',
+      help: 'allow browsers from ORIGIN (* for any); off by default',
+    },
+    {
+      name: 'model-name',
+      type: 'string',
+      arg: 'NAME',
+      help: "the model id the server reports (default: the Hub id, or the folder's name)",
+    },
+    {
+      name: 'strict-model',
+      type: 'boolean',
+      help: 'refuse requests that name another model (default: any name is the served model)',
+    },
+    {
+      name: 'allow-host',
+      type: 'string',
+      arg: 'NAME',
+      multiple: true,
+      help: 'a Host name to answer besides loopback ones when bound to loopback (a reverse proxy)',
+    },
+    {
+      name: 'shutdown-grace',
+      type: 'number',
+      arg: 'S',
+      min: 0,
+      max: 3600,
+      help: 'seconds connections get to finish after SIGINT/SIGTERM (default 3)',
+    },
+    ...MODEL_FLAGS,
+    HELP,
+  ],
+  run: (v) => runServe(v, (extra) => load(v, extra)),
+};
