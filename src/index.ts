@@ -33,7 +33,8 @@ export {
   type TensorInfo,
   type DType,
 } from './weights/safetensors.js';
-export { Checkpoint, loadWeights, type ProgressInfo } from './weights/load.js';
+export { Checkpoint } from './weights/checkpoint.js';
+export { loadWeights, type ProgressInfo } from './weights/load.js';
 export {
   createWasmKernels,
   WasmKernels,

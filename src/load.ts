@@ -16,7 +16,9 @@ import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
 import { stepRows } from './model/state.js';
 import { Phi } from './engine.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
-import { Checkpoint, loadWeights, type LoadWeightsOptions } from './weights/load.js';
+import { Checkpoint } from './weights/checkpoint.js';
+import { loadWeights, type LoadWeightsOptions } from './weights/load.js';
+import { checkTensors } from './weights/names.js';
 
 export type Backend = 'js' | 'wasm';
 
@@ -173,7 +175,7 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
   validateLoadOptions(options, config);
   const checkpoint = await Checkpoint.open(files);
   try {
-    checkpoint.checkAgainst(config);
+    checkTensors(checkpoint, config);
     let kernels = options.kernels;
     if (!kernels && (options.backend ?? 'wasm') === 'wasm') {
       const threads = options.threads ?? 1;

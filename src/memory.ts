@@ -12,13 +12,12 @@ import { scratchLayout, type ScratchSizes } from './kernels/wasm/scratch.js';
 import type { PhiConfig } from './model/config.js';
 import { KVCache } from './model/kv_cache.js';
 import { runStateLayout, stepRows } from './model/state.js';
-import { heldAs, parameters, type Checkpoint } from './weights/load.js';
+import type { Checkpoint } from './weights/checkpoint.js';
+import { heldAs, parameters } from './weights/names.js';
 
-/** The address space of wasm32: one WebAssembly.Memory holds everything. */
-export const WASM32_BYTES = 4 * 2 ** 30;
+import { ALIGN, formatBytes, WASM32_BYTES } from './kernels/wasm/arena.js';
 
-/** Every allocation starts on a 64-byte boundary (a cache line; the SIMD kernels' alignment). */
-export const ALIGN = 64;
+export { ALIGN, formatBytes, WASM32_BYTES };
 
 const aligned = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
@@ -70,9 +69,4 @@ export function scratchSizes(
     inputs: Math.max(cfg.hiddenSize, cfg.intermediateSize),
     positions: o.maxPositions,
   };
-}
-
-/** "2.71 GiB", or "512.0 MiB" below a GiB (where two decimals of GiB say nothing) */
-export function formatBytes(n: number): string {
-  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
 }

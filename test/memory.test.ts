@@ -6,7 +6,7 @@ import type { WasmKernels } from '../src/kernels/wasm/index.js';
 import { planMemory } from '../src/memory.js';
 import { parseConfig, PHI_1_5 } from '../src/model/config.js';
 import { dirFiles } from '../src/node/files.js';
-import { Checkpoint } from '../src/weights/load.js';
+import { Checkpoint } from '../src/weights/checkpoint.js';
 import { fixture, NODE } from './helpers.js';
 import { phi15Files } from './phi15.js';
 

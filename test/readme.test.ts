@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import ts from 'typescript';
 import { parseConfig } from '../src/model/config.js';
 import { planMemory, WASM32_BYTES } from '../src/memory.js';
-import { Checkpoint } from '../src/weights/load.js';
+import { Checkpoint } from '../src/weights/checkpoint.js';
 import { ROOT } from './helpers.js';
 import { phi15Files } from './phi15.js';
 

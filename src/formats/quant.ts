@@ -19,7 +19,19 @@
 //   q8: byte 16k + 4b + m       = q[b][4k + m]                     (int8)
 //   q4: byte 16j + 4b + m, j<4  = (q[b][4j + m] + 8) | (q[b][16 + 4j + m] + 8) << 4
 // so the low nibbles of q4's vector j are q8's vector j and the high nibbles its vector j + 4.
-import type { Kernels, QuantizedWeight } from '../kernels/types.js';
+/**
+ * Block-quantized weights: each row is cut into blocks of 32 weights, w ≈ scale · q, with
+ * 8-bit (q8) or 4-bit (q4) q and an f32 scale per block. `data` holds scales and values
+ * together, in the layout this file describes.
+ */
+export type QuantizedWeight =
+  | { readonly dtype: 'q8'; readonly data: Uint8Array }
+  | { readonly dtype: 'q4'; readonly data: Uint8Array };
+
+/** Whatever hands out byte buffers: a kernel backend (its memory), or plain arrays. */
+export interface ByteAllocator {
+  allocU8(length: number): Uint8Array;
+}
 
 // module-level names: a global lookup per element is slow where code runs in a vm context (jest)
 const { abs, ceil, floor, max, min, round } = Math;
@@ -63,14 +75,14 @@ const INTERLEAVE = Uint8Array.from({ length: RECORD }, (_, k) => interleaved(k))
 
 /** Allocate a quantized (rows, n) matrix in the kernels' memory (zeroed). */
 export function allocQuantized(
-  kernels: Kernels,
+  alloc: ByteAllocator,
   dtype: QuantDType,
   rows: number,
   n: number,
 ): QuantizedWeight {
   return {
     dtype,
-    data: kernels.allocU8(quantizedBytes(dtype, rows, n)).fill(0),
+    data: alloc.allocU8(quantizedBytes(dtype, rows, n)).fill(0),
   } as QuantizedWeight;
 }
 

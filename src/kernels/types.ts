@@ -4,6 +4,9 @@
 //
 // Shapes use: T = tokens in this step, n = input features, d = output features,
 // H = heads, Dh = head dim, R = rotary dims, S = cache stride (= H*Dh).
+import type { QuantizedWeight } from '../formats/quant.js';
+
+export type { QuantizedWeight };
 
 /**
  * A weight matrix as stored in memory: f32, or IEEE half floats kept as raw u16 bits.
@@ -14,15 +17,6 @@ export type Weight =
   | { readonly dtype: 'f32'; readonly data: Float32Array }
   | { readonly dtype: 'f16'; readonly data: Uint16Array; readonly log2Scale?: number }
   | QuantizedWeight;
-
-/**
- * Block-quantized weights: each row is cut into blocks of 32 weights, w ≈ scale · q, with
- * 8-bit (q8) or 4-bit (q4) q and an f32 scale per block. `data` holds scales and values
- * together, in the layout src/kernels/ref/quant.ts describes.
- */
-export type QuantizedWeight =
-  | { readonly dtype: 'q8'; readonly data: Uint8Array }
-  | { readonly dtype: 'q4'; readonly data: Uint8Array };
 
 export type WeightDType = Weight['dtype'];
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { writeFolderAtomically } from './atomic.js';
 import type { Weight } from '../kernels/types.js';
 import type { Phi } from '../engine.js';
-import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/load.js';
+import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/checkpoint.js';
 import { safetensorsHeader, type DType } from '../weights/safetensors.js';
 
 interface Out {

@@ -8,13 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { quantizedBytes } from '../formats/quant.js';
 import type { PhiConfig } from '../model/config.js';
 import { configJson, SYNTH_SIZES, SyntheticValues } from '../synth.js';
-import {
-  parameterList,
-  QUANT_KEY,
-  QUANT_LAYOUT,
-  QUANT_LAYOUT_KEY,
-  TRANSFORMERS_NAMES,
-} from '../weights/load.js';
+import { QUANT_KEY, QUANT_LAYOUT, QUANT_LAYOUT_KEY } from '../weights/checkpoint.js';
+import { parameterList, TRANSFORMERS_NAMES } from '../weights/names.js';
 import { writeSafetensorsFile, type TensorOut } from './save.js';
 import { writeFolderAtomically } from './atomic.js';
 

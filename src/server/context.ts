@@ -6,7 +6,6 @@ import type { Generation, GenerationResult } from '../generation.js';
 import { badTokenId } from '../model/token_ids.js';
 import { safePieces } from '../tokenizer/tokenizer.js';
 import { ApiError, badField } from './errors.js';
-import { sameSecret } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import { samplingRequest, type SamplingRequest } from './requests.js';
 
@@ -17,6 +16,18 @@ const LONG_PIECE_CHARS = 8192;
 const EXACT_COUNT_CHARS = 32768;
 
 export type Json = Record<string, unknown>;
+
+/**
+ * `given === key` in time that depends on the key's length only, not on where they differ
+ * (a plain comparison returns at the first difference, which a client can time).
+ */
+function sameSecret(given: string, key: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(key);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
+  return diff === 0;
+}
 
 export class ServerContext {
   /** The names the model answers to: the served name and its aliases. */

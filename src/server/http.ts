@@ -4,18 +4,6 @@ import type { Context, Hono } from 'hono';
 import type { ServerContext } from './context.js';
 import { ApiError } from './errors.js';
 
-/**
- * `given === key` in time that depends on the key's length only, not on where they differ
- * (a plain comparison returns at the first difference, which a client can time).
- */
-export function sameSecret(given: string, key: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(key);
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
-  return diff === 0;
-}
-
 /** The name in a Host header, lower case, without its port. */
 const hostName = (host: string) =>
   (host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, ''))

@@ -1,12 +1,6 @@
-// Load a Hugging Face phi checkpoint (model.safetensors, or shards listed in
-// model.safetensors.index.json) into PhiWeights, tensor by tensor, straight into buffers the
-// kernel backend allocated: no second full copy of the file is ever held.
-//
-// Two naming schemes are understood:
-//   transformers ("phi"):  model.embed_tokens.weight, model.layers.N.self_attn.q_proj.weight, ...
-//   the first phi-1_5 revision (remote code): layers.0.wte.weight, layers.N+1.mixer.Wqkv.weight
-//   (q, k, v fused as rows [q; k; v]), layers.N+1.mixer.out_proj, layers.N+1.ln, layers.N+1.mlp.fc1,
-//   layers.L+1.ln, layers.L+1.linear -- and its "phi-msft" variant transformer.h.N.* / lm_head.linear.
+// Load a phi checkpoint (weights/checkpoint.ts) into PhiWeights, tensor by tensor, straight
+// into buffers the kernel backend allocated: no second full copy of the file is ever held.
+// What each parameter is called and held as: weights/names.ts.
 import { f32ToF16, widenHalf } from '../formats/f16.js';
 import {
   allocQuantized,
@@ -17,10 +11,11 @@ import {
   quantizeRows,
 } from '../formats/quant.js';
 import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
-import type { ModelFiles } from '../io/source.js';
 import type { PhiConfig } from '../model/config.js';
 import type { LayerNormParams, LayerWeights, Linear, PhiWeights } from '../model/weights.js';
-import { numel, openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { QUANT_KEY, QUANT_LAYOUT_KEY, type Checkpoint, type Entry } from './checkpoint.js';
+import { detectNames, heldAs, type Names } from './names.js';
+import { numel } from './safetensors.js';
 
 export interface LoadWeightsOptions {
   /**
@@ -40,257 +35,6 @@ export interface ProgressInfo {
   stage: 'download' | 'load';
   /** The file being downloaded (stage 'download'). */
   file?: string;
-}
-
-/** safetensors metadata key naming the quantization of U8 matrices ("q8" or "q4"). */
-export const QUANT_KEY = 'phi_wasm.quantization';
-/**
- * safetensors metadata key for the version of the quantized layout (src/formats/quant.ts);
- * files of another version are refused (quantize them again) rather than read wrongly.
- */
-export const QUANT_LAYOUT_KEY = 'phi_wasm.quant_layout';
-export { QUANT_LAYOUT };
-
-interface Entry {
-  file: SafetensorsFile;
-  info: TensorInfo;
-}
-
-/** All tensors of a checkpoint, single file or sharded. */
-export class Checkpoint {
-  private constructor(
-    readonly name: string,
-    readonly entries: Map<string, Entry>,
-    private readonly files: SafetensorsFile[],
-  ) {}
-
-  static async open(files: ModelFiles): Promise<Checkpoint> {
-    const entries = new Map<string, Entry>();
-    const opened: SafetensorsFile[] = [];
-    const add = (f: SafetensorsFile) => {
-      opened.push(f);
-      for (const [name, info] of f.tensors) {
-        const prev = entries.get(name);
-        if (prev) {
-          throw new Error(`tensor "${name}" is in both ${prev.file.source.name} and ${f.source.name}`);
-        }
-        entries.set(name, { file: f, info });
-      }
-    };
-    try {
-      if (await files.exists('model.safetensors.index.json')) {
-        const where = `${files.name}/model.safetensors.index.json`;
-        let index: unknown;
-        try {
-          index = JSON.parse(await files.readText('model.safetensors.index.json'));
-        } catch (e) {
-          throw new Error(`${where}: not valid JSON (${(e as Error).message})`);
-        }
-        const map = (index as { weight_map?: unknown } | null)?.weight_map;
-        if (typeof index !== 'object' || index === null || Array.isArray(index))
-          throw new Error(`${where}: must be a JSON object with a weight_map`);
-        if (typeof map !== 'object' || map === null || Array.isArray(map))
-          throw new Error(`${where}: weight_map must be an object {tensor name: shard file}`);
-        for (const [name, shard] of Object.entries(map)) {
-          if (typeof shard !== 'string')
-            throw new Error(`${where}: weight_map["${name}"] must be a file name, got ${JSON.stringify(shard)}`);
-          // a shard is a file of this folder: no way out of it
-          if (!/^[\w.-]+$/.test(shard) || shard.startsWith('.'))
-            throw new Error(`${where}: shard "${shard}" (for "${name}") is not a plain file name of the model folder`);
-        }
-        for (const shard of [...new Set(Object.values(map as Record<string, string>))].sort()) {
-          if (!(await files.exists(shard))) throw new Error(`${where}: shard ${shard} is missing`);
-          add(await openSafetensors(await files.open(shard)));
-        }
-        for (const [name, shard] of Object.entries(map as Record<string, string>)) {
-          const e = entries.get(name);
-          if (!e) throw new Error(`${where}: lists tensor "${name}" in ${shard}, which does not hold it`);
-        }
-      } else if (await files.exists('model.safetensors')) {
-        add(await openSafetensors(await files.open('model.safetensors')));
-      } else {
-        throw new Error(`${files.name}: no model.safetensors or model.safetensors.index.json`);
-      }
-    } catch (e) {
-      // a failed open leaves no file handle for the garbage collector to warn about
-      await Promise.all(opened.map((f) => f.source.close?.()));
-      throw e;
-    }
-    return new Checkpoint(files.name, entries, opened);
-  }
-
-  /**
-   * Every tensor of the checkpoint must be one the config's model reads: a config with fewer
-   * layers than the checkpoint (or another naming) would otherwise load and compute
-   * something else. Buffers some exports keep (rotary inv_freq, attention masks) are ignored.
-   */
-  checkAgainst(cfg: PhiConfig): void {
-    const wanted = new Set(parameters(this, cfg).map((p) => p.name));
-    const ignored = /(^|\.)(inv_freq|masked_bias|attn\.bias|rotary_emb\.\w+)$/;
-    const extra = [...this.entries.keys()].filter((n) => !wanted.has(n) && !ignored.test(n));
-    if (extra.length > 0) {
-      const e = this.entries.get(extra[0])!;
-      throw new Error(
-        `${e.file.source.name}: tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} ` +
-          `is not part of the model config.json describes (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}): the config and the checkpoint disagree`,
-      );
-    }
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  get totalBytes(): number {
-    let n = 0;
-    for (const e of this.entries.values()) n += e.info.byteLength;
-    return n;
-  }
-
-  /** The tensor `name`, checked to have `shape`. */
-  entry(name: string, shape: number[]): Entry {
-    const e = this.entries.get(name);
-    if (!e) throw new Error(`${this.name}: missing tensor "${name}"`);
-    const found = e.info.shape;
-    if (found.length !== shape.length || found.some((d, i) => d !== shape[i])) {
-      throw new Error(
-        `${e.file.source.name}: tensor "${name}" has shape [${found.join(', ')}], expected [${shape.join(', ')}]`,
-      );
-    }
-    return e;
-  }
-
-  async close(): Promise<void> {
-    for (const f of this.files) await f.source.close?.();
-  }
-}
-
-/** Which naming scheme a checkpoint uses, as functions from logical to stored names. */
-export interface Names {
-  embed: string;
-  /** q/k/v stored separately (transformers) or fused (Wqkv). */
-  qkv: (l: number) => { q: string; k: string; v: string } | { fused: string };
-  dense: (l: number) => string;
-  ln: (l: number) => string;
-  fc1: (l: number) => string;
-  fc2: (l: number) => string;
-  finalLn: string;
-  lmHead: string;
-}
-
-/** transformers' names (microsoft/phi-1_5 today, and what phi-wasm writes). */
-export const TRANSFORMERS_NAMES: Names = {
-  embed: 'model.embed_tokens',
-  qkv: (l) => ({
-    q: `model.layers.${l}.self_attn.q_proj`,
-    k: `model.layers.${l}.self_attn.k_proj`,
-    v: `model.layers.${l}.self_attn.v_proj`,
-  }),
-  dense: (l) => `model.layers.${l}.self_attn.dense`,
-  ln: (l) => `model.layers.${l}.input_layernorm`,
-  fc1: (l) => `model.layers.${l}.mlp.fc1`,
-  fc2: (l) => `model.layers.${l}.mlp.fc2`,
-  finalLn: 'model.final_layernorm',
-  lmHead: 'lm_head',
-};
-
-function detectNames(ck: Checkpoint, L: number): Names {
-  if (ck.has('model.embed_tokens.weight')) return TRANSFORMERS_NAMES;
-  if (ck.has('layers.0.wte.weight')) {
-    const p = (l: number) => `layers.${l + 1}`; // layers.0 is the embedding
-    return {
-      embed: 'layers.0.wte',
-      qkv: (l) => ({ fused: `${p(l)}.mixer.Wqkv` }),
-      dense: (l) => `${p(l)}.mixer.out_proj`,
-      ln: (l) => `${p(l)}.ln`,
-      fc1: (l) => `${p(l)}.mlp.fc1`,
-      fc2: (l) => `${p(l)}.mlp.fc2`,
-      finalLn: `layers.${L + 1}.ln`,
-      lmHead: `layers.${L + 1}.linear`,
-    };
-  }
-  if (ck.has('transformer.embd.wte.weight')) {
-    const p = (l: number) => `transformer.h.${l}`;
-    return {
-      embed: 'transformer.embd.wte',
-      qkv: (l) => ({ fused: `${p(l)}.mixer.Wqkv` }),
-      dense: (l) => `${p(l)}.mixer.out_proj`,
-      ln: (l) => `${p(l)}.ln`,
-      fc1: (l) => `${p(l)}.mlp.fc1`,
-      fc2: (l) => `${p(l)}.mlp.fc2`,
-      finalLn: 'lm_head.ln',
-      lmHead: 'lm_head.linear',
-    };
-  }
-  throw new Error(
-    `${ck.name}: missing tensor "model.embed_tokens.weight" (nor the older "layers.0.wte.weight"): not a phi checkpoint`,
-  );
-}
-
-/** A parameter as stored: its name in the checkpoint, its shape, and what it is. */
-export interface Param {
-  name: string;
-  shape: number[];
-  /** 'linear': a linear layer's weight (quantizable); 'embedding' and 'vector' are never quantized. */
-  role: 'embedding' | 'linear' | 'vector';
-}
-
-/** Every parameter the model reads from `ck`, with the shape `cfg` implies, in loading order. */
-export function parameters(ck: Checkpoint, cfg: PhiConfig): Param[] {
-  return parameterList(detectNames(ck, cfg.numLayers), cfg);
-}
-
-/** The parameters of a model of `cfg` under a naming scheme. */
-export function parameterList(names: Names, cfg: PhiConfig): Param[] {
-  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
-  const out: Param[] = [{ name: `${names.embed}.weight`, shape: [V, D], role: 'embedding' }];
-  const vector = (name: string, n: number) => out.push({ name, shape: [n], role: 'vector' });
-  const linear = (name: string, rows: number, cols: number) => {
-    out.push({ name: `${name}.weight`, shape: [rows, cols], role: 'linear' });
-    vector(`${name}.bias`, rows);
-  };
-  for (let l = 0; l < L; l++) {
-    vector(`${names.ln(l)}.weight`, D);
-    vector(`${names.ln(l)}.bias`, D);
-    const qkv = names.qkv(l);
-    if ('fused' in qkv) linear(qkv.fused, 3 * D, D);
-    else for (const p of [qkv.q, qkv.k, qkv.v]) linear(p, D, D);
-    linear(names.dense(l), D, D);
-    linear(names.fc1(l), F, D);
-    linear(names.fc2(l), D, F);
-  }
-  vector(`${names.finalLn}.weight`, D);
-  vector(`${names.finalLn}.bias`, D);
-  linear(names.lmHead, V, D);
-  return out;
-}
-
-/**
- * How the loader holds a parameter in memory, and its bytes: vectors as f32; matrices as the
- * checkpoint stores them (auto; BF16 becomes f32) or as asked, except that only linear layers
- * are quantized (the embedding is a lookup table: it keeps its stored dtype); matrices saved
- * quantized by `phi quantize` (U8) as they are.
- */
-export function heldAs(
-  ck: Checkpoint,
-  p: Param,
-  want: WeightDType | 'auto',
-): { dtype: WeightDType; bytes: number } {
-  const stored = ck.entries.get(p.name);
-  const [rows, cols] = p.shape;
-  if (p.role === 'vector') return { dtype: 'f32', bytes: 4 * rows };
-  if (stored?.info.dtype === 'U8') {
-    const q = stored.file.metadata[QUANT_KEY] === 'q4' ? 'q4' : 'q8';
-    return { dtype: q, bytes: quantizedBytes(q, rows, cols) };
-  }
-  const storedAs: WeightDType = stored?.info.dtype === 'F16' ? 'f16' : 'f32';
-  const quantize = want === 'q8' || want === 'q4';
-  const dtype = want === 'auto' || (quantize && p.role !== 'linear') ? storedAs : want;
-  const bytes =
-    dtype === 'q8' || dtype === 'q4'
-      ? quantizedBytes(dtype, rows, cols)
-      : rows * cols * (dtype === 'f16' ? 2 : 4);
-  return { dtype, bytes };
 }
 
 /** Read every parameter of the model described by `config` from `ck`. */
@@ -520,3 +264,4 @@ async function readInto(
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('phi-wasm needs a little-endian host (safetensors data is little-endian)');
 }
+

@@ -8,12 +8,19 @@
 // workers; without them the backend runs on the calling thread alone.
 import { f16Stats, scaleF16InPlace } from '../../formats/f16.js';
 import { activationBlocks, recordsOf } from '../../formats/quant.js';
-import { ALIGN, formatBytes, WASM32_BYTES } from '../../memory.js';
+import { ALIGN, formatBytes, WASM32_BYTES } from './arena.js';
 import { rotary } from '../ref/rotary.js';
 import type { Kernels, Weight } from '../types.js';
 import { WASM_FILES, workerUrl } from './assets.js';
-import type { KernelExports } from './exports.js';
-import { MAX_SLOTS, OP, pack, runShare, type OpArgs, type OpName } from './ops.js';
+import {
+  MAX_SLOTS,
+  OP,
+  pack,
+  runShare,
+  type OpArgs,
+  type OpName,
+  type KernelExports,
+} from './ops.js';
 import { KernelPick } from './pick.js';
 import { markDead, ThreadPool, type SpawnWorker } from './pool.js';
 import { scratchLayout, threadScratchBytes, type ScratchSizes } from './scratch.js';

@@ -75,6 +75,22 @@ export const OPS = {
 
 export type OpName = keyof typeof OPS;
 
+/**
+ * What assembly/index.ts exports: the kernels of the table above, with pointers as plain numbers
+ * (byte offsets into the shared memory), the probes the backend runs once, and the constants.
+ */
+export type KernelExports = Readonly<Record<OpName, (...params: number[]) => unknown>> & {
+  heap_base(): number;
+  /** The module's own values of the constants below (a test checks they agree). */
+  WIDE_ROWS: WebAssembly.Global;
+  STREAM_ROWS: WebAssembly.Global;
+  FEW_X_BYTES: WebAssembly.Global;
+  /** out = relaxed_dot_i8x16_i7x16_add_s(a, b, c), all pointers; 0 without relaxed SIMD. */
+  dot_probe(a: number, b: number, c: number, out: number): number;
+  /** out (i16x8) = relaxed_dot_i8x16_i7x16_s(a, b); 0 without relaxed SIMD. */
+  dot16_probe(a: number, b: number, out: number): number;
+};
+
 const FILLED = ['from', 'to', 'scratch'] as const;
 type Filled = (typeof FILLED)[number];
 

@@ -10,8 +10,7 @@
 // the worker exits (Node's 'exit' event, a Web Worker's error), which the wait loop checks;
 // and a worker that has not finished long after the caller finished its own share of the
 // same op (50x, at least 0.75 s) is given up on too, for deaths no event reports.
-import type { KernelExports } from './exports.js';
-import { EXIT, MAX_SLOTS, runShare } from './ops.js';
+import { EXIT, MAX_SLOTS, runShare, type KernelExports } from './ops.js';
 
 export const SEQ = 0;
 export const DONE = 1;

@@ -2,8 +2,7 @@
 // src/node/worker.ts for Node's worker_threads): instantiate the kernels on the shared memory,
 // then loop: wait for the next op, run its share, count itself done. Errors are reported
 // through the control block (the caller is blocked in Atomics.wait and cannot get messages).
-import type { KernelExports } from './exports.js';
-import { EXIT, runShare } from './ops.js';
+import { EXIT, runShare, type KernelExports } from './ops.js';
 import {
   ARGS,
   DONE,
