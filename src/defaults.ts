@@ -49,7 +49,9 @@ export class OptionError extends Error {
     readonly option: string,
     /** e.g. "must be an integer in 1..512 (the model's context), got 600" */
     readonly why: string,
+    /** Whose option it is, for the message. */
+    what = 'load option',
   ) {
-    super(`load option ${option} ${why}`);
+    super(`${what} ${option} ${why}`);
   }
 }

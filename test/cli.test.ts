@@ -390,6 +390,19 @@ describe('phi CLI', () => {
       1,
       'phi: --dtype must be auto, f32, f16, q8 or q4, got "q5" (phi generate --help)',
     ]);
+    // the server's options too: checked by the library's own rules, said as flags, before loading
+    for (const [flag, value, said] of [
+      ['--api-key', '', '--api-key is empty: it would turn authentication off'],
+      ['--model-name', ' ', '--model-name must be a non-empty string'],
+      ['--cors', 'x', '--cors must be "*" or an origin'],
+    ]) {
+      const r = phi(['serve', flag, value, '--model', '/nonexistent/model', '--port', '0']);
+      expect([flag, r.code, r.stderr.split('\n')[0].slice(0, said.length + 5)]).toEqual([
+        flag,
+        1,
+        `phi: ${said}`,
+      ]);
+    }
     // quantize offers only what it can write
     const q = phi(['quantize', '--help']).stdout;
     expect(q).toMatch(/--dtype D\s+q8 \(8-bit\) or q4 \(4-bit\)/);

@@ -348,7 +348,9 @@ describe('auth, hosts and the queue cannot fail open or shut', () => {
   });
 
   test('an empty API key or a broken CORS origin is refused at start; the bearer scheme is case-insensitive', async () => {
-    await expect(serve(phi, { port: 0, apiKey: '' })).rejects.toThrow(/API key is empty/);
+    await expect(serve(phi, { port: 0, apiKey: '' })).rejects.toThrow(
+      /server option apiKey is empty/,
+    );
     await expect(serve(phi, { port: 0, cors: 'https://a.example\nX-Evil: 1' })).rejects.toThrow(
       /cors must be "\*" or an origin/,
     );

@@ -8,8 +8,18 @@ import type { Phi } from '../engine.js';
 import type { LoadOptions } from '../load.js';
 import { DEFAULT_MODEL, parseModelRef } from '../node/hub.js';
 import { serve } from '../node/serve.js';
+import { resolveOptions } from '../server/index.js';
+import { OptionError } from '../defaults.js';
 import { UsageError, type Values } from './args.js';
 import { HELP, load, MODEL_FLAGS, type Command } from './common.js';
+
+/** The flag each server option comes from. */
+const FLAG_OF: Record<string, string> = {
+  apiKey: '--api-key',
+  cors: '--cors',
+  queue: '--queue',
+  modelName: '--model-name',
+};
 
 /** The name the server reports, and the other names it answers to. */
 export function servedNames(v: Values): { name: string; aliases: string[] } {
@@ -24,12 +34,23 @@ export function servedNames(v: Values): { name: string; aliases: string[] } {
 
 async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): Promise<void> {
   const { name, aliases } = servedNames(v);
-  if (v['model-name'] !== undefined && name.trim() === '')
-    throw new UsageError('--model-name must not be empty');
-  if (v['api-key'] !== undefined && v['api-key'] === '')
-    throw new UsageError(
-      '--api-key is empty, which would turn authentication off; is the variable it came from unset?',
-    );
+  const options = {
+    queue: v.queue as number | undefined,
+    apiKey: v['api-key'] as string | undefined,
+    cors: v.cors as string | undefined,
+    allowHosts: v['allow-host'] as string[] | undefined,
+    modelName: name,
+    aliases,
+    strictModel: v['strict-model'] === true,
+  };
+  // the server's own checks, before anything is loaded or downloaded, said as the flags
+  try {
+    resolveOptions(options);
+  } catch (e) {
+    if (e instanceof OptionError && FLAG_OF[e.option])
+      throw new UsageError(`${FLAG_OF[e.option]} ${e.why}`);
+    throw e;
+  }
   const graceMs = ((v['shutdown-grace'] as number | undefined) ?? DEFAULTS.shutdownGraceS) * 1000;
   // logging must never stop the server: a closed stderr (phi serve 2>&1 | head) turns it off
   let logging = true;
@@ -49,13 +70,7 @@ async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): 
   const server = await serve(loading, {
     host: v.host as string | undefined,
     port: v.port as number | undefined,
-    queue: v.queue as number | undefined,
-    apiKey: v['api-key'] as string | undefined,
-    cors: v.cors as string | undefined,
-    allowHosts: v['allow-host'] as string[] | undefined,
-    modelName: name,
-    aliases,
-    strictModel: v['strict-model'] === true,
+    ...options,
     log,
   });
   say(`phi serve: listening on ${server.url} (loading the model)\n`);

@@ -14,4 +14,4 @@
 export { createServer, type Server } from './app.js';
 export { ApiError } from './errors.js';
 export { isLoopbackName } from './http.js';
-export type { ServerOptions } from './options.js';
+export { resolveOptions, type ServerOptions } from './options.js';

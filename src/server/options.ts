@@ -1,7 +1,7 @@
 // The server's options, their defaults and the checks that refuse, when the server is made,
 // options that would make every request fail.
 import type { Phi } from '../engine.js';
-import { DEFAULTS, withDefaults } from '../defaults.js';
+import { DEFAULTS, OptionError, withDefaults } from '../defaults.js';
 
 export interface ServerOptions {
   /** The id the server reports (default "phi-1_5"). */
@@ -68,22 +68,27 @@ export function resolveOptions(options: ServerOptions) {
 
 /** Options that would make every request fail are refused when the server is made. */
 function checkOptions(o: ServerOptions & { queue: number; modelName: string }): void {
+  const refuse = (option: string, why: string) => {
+    throw new OptionError(option, why, 'server option');
+  };
   if (
     o.cors !== undefined &&
     o.cors !== '*' &&
     !/^(null|[a-z][a-z0-9+.-]*:\/\/[^\s/?#]+)$/i.test(o.cors)
   )
-    throw new Error(
-      `cors must be "*" or an origin such as http://localhost:5173 (scheme://host[:port]), got ${JSON.stringify(o.cors)}`,
+    refuse(
+      'cors',
+      `must be "*" or an origin such as http://localhost:5173 (scheme://host[:port]), got ${JSON.stringify(o.cors)}`,
     );
-  if (o.apiKey !== undefined && (o.apiKey === '' || /[\s]/.test(o.apiKey)))
-    throw new Error(
-      o.apiKey === ''
-        ? 'the API key is empty: it would turn authentication off (is the variable it came from unset?)'
-        : 'the API key must not contain whitespace',
+  if (o.apiKey === '')
+    refuse(
+      'apiKey',
+      'is empty: it would turn authentication off (is the variable it came from unset?)',
     );
+  if (o.apiKey !== undefined && /[\s]/.test(o.apiKey))
+    refuse('apiKey', 'must not contain whitespace');
   if (!Number.isSafeInteger(o.queue) || o.queue < 0)
-    throw new Error(`queue must be an integer >= 0, got ${JSON.stringify(o.queue)}`);
-  if (typeof o.modelName !== 'string' || o.modelName === '')
-    throw new Error(`modelName must be a non-empty string, got ${JSON.stringify(o.modelName)}`);
+    refuse('queue', `must be an integer >= 0, got ${JSON.stringify(o.queue)}`);
+  if (typeof o.modelName !== 'string' || o.modelName.trim() === '')
+    refuse('modelName', `must be a non-empty string, got ${JSON.stringify(o.modelName)}`);
 }

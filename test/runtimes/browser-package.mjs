@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { build } from 'esbuild';
 import { startServer } from '../../demo/server.mjs';
 import { stage } from '../../scripts/stage-package.mjs';
@@ -115,10 +115,7 @@ const server = await startServer(0, {
   mounts: { 'vendor/phi-wasm': pkg, site, 'models/tiny': fixture },
 });
 const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launchChromium();
 const runs = {};
 try {
   for (const name of ['plain', 'bundled']) {

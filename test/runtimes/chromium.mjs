@@ -3,9 +3,9 @@
 import { chromium } from 'playwright-core';
 import { startServer } from '../../demo/server.mjs';
 
-export async function openChromium() {
-  const server = await startServer(0);
-  const browser = await chromium.launch({
+/** Debian's Chromium (or $CHROMIUM), headless, quiet: every browser test starts it this way. */
+export function launchChromium() {
+  return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [
       '--headless',
@@ -16,6 +16,11 @@ export async function openChromium() {
       '--no-first-run',
     ],
   });
+}
+
+export async function openChromium() {
+  const server = await startServer(0);
+  const browser = await launchChromium();
   return {
     browser,
     origin: `http://127.0.0.1:${server.address().port}`,
