@@ -154,6 +154,9 @@ export const OP = Object.fromEntries(
 ) as { readonly [N in OpName]: Op };
 const BY_ID: (Op | undefined)[] = [undefined, ...Object.values(OP)];
 
+/** An op's name for messages ("op 42" for an id the table does not have). */
+export const opName = (id: number): string => BY_ID[id]?.name ?? `op ${id}`;
+
 const bits = new Int32Array(1);
 const asF32 = new Float32Array(bits.buffer);
 

@@ -10,7 +10,7 @@
 // the worker exits (Node's 'exit' event, a Web Worker's error), which the wait loop checks;
 // and a worker that has not finished long after the caller finished its own share of the
 // same op (50x, at least 0.75 s) is given up on too, for deaths no event reports.
-import { EXIT, MAX_SLOTS, runShare, type KernelExports } from './ops.js';
+import { EXIT, MAX_SLOTS, opName, runShare, type KernelExports } from './ops.js';
 
 export const SEQ = 0;
 export const DONE = 1;
@@ -133,7 +133,7 @@ export class ThreadPool {
         if (waited > limit) {
           this.close();
           throw new Error(
-            `a kernel worker did not finish op ${op} ${Math.round(waited)} ms after this thread ` +
+            `a kernel worker did not finish ${opName(op)} ${Math.round(waited)} ms after this thread ` +
               `finished its share (${ours.toFixed(1)} ms): it died or is stuck; load the model again`,
           );
         }
