@@ -9,6 +9,7 @@ export { attention } from './attention';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';
 export { stream_sum } from './stream';
+export { fma_peak } from './fma_peak';
 
 /** First byte after the module's static data: the JS side allocates from here up. */
 export function heap_base(): usize {

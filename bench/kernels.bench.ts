@@ -70,6 +70,12 @@ async function main() {
   }
   console.log('All kernels passed! Starting benchmarks.');
 
+  // the ceiling of the compute-bound cases: multiply-adds from registers, 1 thread and all
+  const peaks: Record<string, number> = {
+    wasm: one.fmaPeak(1),
+    [`wasm x${cores}`]: all.fmaPeak('all'),
+  };
+
   const rows: string[] = [];
   for (const [kind, T] of [
     ['GEMV', 1],
@@ -93,8 +99,10 @@ async function main() {
             const calls = r.ops;
             const gbs = (calls * D * N * (dtype === 'f16' ? 2 : 4)) / 1e9;
             const gflops = (calls * 2 * D * N * T) / 1e9;
+            const peak = peaks[r.name.split(' ').slice(2).join(' ')];
             rows.push(
-              `${r.name.padEnd(22)} ${gbs.toFixed(2).padStart(7)} GB/s  ${gflops.toFixed(2).padStart(7)} GFLOP/s`,
+              `${r.name.padEnd(22)} ${gbs.toFixed(2).padStart(7)} GB/s  ${gflops.toFixed(2).padStart(7)} GFLOP/s` +
+                (peak ? `  ${((gflops * 1e9 * 100) / peak).toFixed(0).padStart(3)}% of peak` : ''),
             );
           }
         }),
@@ -103,6 +111,12 @@ async function main() {
   }
   console.log('\nweights read and arithmetic rate (one run; compare rows, not machines):');
   for (const r of rows) console.log(r);
+  console.log(
+    `\nwasm SIMD multiply-add peak (from registers, ${process.version}): ` +
+      Object.entries(peaks)
+        .map(([name, p]) => `${name} ${(p / 1e9).toFixed(1)} GFLOP/s`)
+        .join(', '),
+  );
   one.close();
   all.close();
 }

@@ -34,6 +34,11 @@ export interface ComputeRoof {
   decode_weights_per_s: number;
   /** Prefill (64 tokens a step): multiply-adds a second, from cache. */
   prefill_macs_per_s: number;
+  /**
+   * The f32 arithmetic peak of wasm SIMD on these threads: flops a second of multiply-adds
+   * from registers (WasmKernels.fmaPeak), what a compute-bound GEMM can at most reach.
+   */
+  fma_peak_flops_per_s: number;
 }
 
 /** Where one decoded token's time goes, per kernel call kind (ms a token). */
@@ -141,8 +146,13 @@ async function computeRoof(dtype: WeightDType, threads: number): Promise<Compute
   const best = (f: () => void, reps: number) => bestSeconds(f, reps, settle);
   const decode = best(() => k.matmul(out, x, w, null, 1, n, d), 200);
   const prefill = best(() => k.matmul(out, x, big, null, T, n, D), 2);
+  const peak = k.fmaPeak('all');
   k.close();
-  return { decode_weights_per_s: (d * n) / decode, prefill_macs_per_s: (T * D * n) / prefill };
+  return {
+    decode_weights_per_s: (d * n) / decode,
+    prefill_macs_per_s: (T * D * n) / prefill,
+    fma_peak_flops_per_s: peak,
+  };
 }
 
 /**

@@ -442,6 +442,27 @@ export class WasmKernels implements Kernels {
     return bytes / (times[reps >> 1] / 1000);
   }
 
+  /**
+   * The f32 arithmetic peak from WebAssembly: flops per second of multiply-adds from registers
+   * (assembly/fma_peak.ts), on this thread alone (`threads` 1) or on every thread of the pool:
+   * the best of `passes`. What the compute-bound kernels (the f16 and f32 prefill GEMMs) are
+   * measured against.
+   */
+  fmaPeak(threads: 1 | 'all' = 'all', passes = 5, reps = 1 << 23): number {
+    const units = threads === 1 ? 1 : this.threads;
+    const out = this.allocF32(4 * units);
+    const args = { out: this.ptr(out), reps, units };
+    let best = Infinity;
+    for (let p = 0; p < passes; p++) {
+      out.fill(1);
+      const t = performance.now();
+      this.run('fma_peak', args, threads === 1);
+      best = Math.min(best, performance.now() - t);
+    }
+    if (!Number.isFinite(out[0])) throw new Error('the peak probe diverged');
+    return (units * reps * 48 * 2) / (best / 1000);
+  }
+
   close(): void {
     this.pool.close();
   }

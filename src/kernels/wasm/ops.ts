@@ -71,6 +71,8 @@ export const OPS = {
   gelu_new: { params: ['x', 'from', 'to'], split: 'len', align: 4 },
   /** The bench's bandwidth probe: bytes [from, to) of ptr, in whole cache lines. */
   stream_sum: { params: ['ptr', 'from', 'to'], split: 'bytes', align: 64 },
+  /** The bench's arithmetic peak: units [from, to) of `reps` rounds of 48 multiply-adds. */
+  fma_peak: { params: ['out', 'reps', 'from', 'to'], split: 'units', align: 1 },
 } as const satisfies Record<string, OpEntry>;
 
 export type OpName = keyof typeof OPS;
