@@ -448,7 +448,7 @@ export class WasmKernels implements Kernels {
    * the best of `passes`. What the compute-bound kernels (the f16 and f32 prefill GEMMs) are
    * measured against.
    */
-  fmaPeak(threads: 1 | 'all' = 'all', passes = 5, reps = 1 << 23): number {
+  fmaPeak(threads: 1 | 'all' = 'all', passes = 7, reps = 1 << 23): number {
     const units = threads === 1 ? 1 : this.threads;
     const out = this.allocF32(4 * units);
     const args = { out: this.ptr(out), reps, units };
