@@ -202,7 +202,15 @@ function profile(model: PhiForCausalLM, tokens = 16): Profile {
   };
 }
 
+const USAGE =
+  'usage: node dist/bench/measure.js [--dtype f16|f32|q8|q4] [--threads N] [--prefill N[,N..]] ' +
+  '[--decode N[,N..]] [--runs N] [--model DIR] [--profile]   (one JSON line on stdout)';
+
 async function main() {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   const { values } = parseArgs({
     options: {
       dtype: { type: 'string', default: 'f16' },
@@ -266,4 +274,8 @@ async function main() {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-await main();
+await main().catch((e: Error) => {
+  // a wrong flag is a line and the usage, not a stack trace
+  console.error(`measure: ${e.message}\n${USAGE}`);
+  process.exitCode = 1;
+});

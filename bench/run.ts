@@ -66,8 +66,11 @@ export interface BenchRow {
   prefill_roof_tokens_per_s: number;
   /** prefill (median) over its roof */
   prefill_fraction_of_roof: number;
-  /** prefill (median) flops a second (2 a weight a token) over the wasm SIMD multiply-add peak */
-  prefill_fraction_of_peak: number;
+  /**
+   * f16/f32 prefill (median) flops a second (2 a weight a token) over the wasm SIMD f32
+   * multiply-add peak; null for q8/q4, whose integer dot products are not bound by that peak
+   */
+  prefill_fraction_of_peak: number | null;
 }
 
 interface CudaBaseline {
@@ -149,7 +152,10 @@ function rowsOf(r: ConfigResult, bw: number): BenchRow[] {
       prefill_roof_tokens_per_s: prefillRoof,
       prefill_fraction_of_roof: m.prefill_tokens_per_s / prefillRoof,
       prefill_fraction_of_peak:
-        (2 * r.weights_per_token * m.prefill_tokens_per_s) / r.compute_roof.fma_peak_flops_per_s,
+        r.dtype === 'q8' || r.dtype === 'q4'
+          ? null
+          : (2 * r.weights_per_token * m.prefill_tokens_per_s) /
+            r.compute_roof.fma_peak_flops_per_s,
     };
   });
 }
@@ -173,7 +179,7 @@ function table(
       : `CUDA baseline: missing (${path.relative(ROOT, BASELINE)} not found; run bench/cuda/record_baseline.py on a GPU)`,
     'tok/s: best of the runs (median); roofs in tok/s: memory = bandwidth / bytes a token,',
     'compute = the kernel from cache / weights a token; the lower one binds; % = median / roof;',
-    'peak % = prefill flops / the multiply-add peak of wasm SIMD on those threads (from registers).',
+    'peak % (f16, f32) = prefill flops / the f32 multiply-add peak of wasm SIMD on those threads.',
     '',
     'dtype thr  prefill (n)          roof  % peak% | decode (after n)     memory compute bound    %   GB/s  x CUDA  RSS GiB',
   ];
@@ -184,7 +190,7 @@ function table(
     lines.push(
       `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)}  ` +
         `${f(r.prefill_tokens_per_s_best, 5)} (${f(r.prefill_tokens_per_s, 5)}) ${String(r.prefill_tokens).padStart(3)}  ` +
-        `${f(r.prefill_roof_tokens_per_s, 5)} ${f(r.prefill_fraction_of_roof * 100, 3, 0)} ${f(r.prefill_fraction_of_peak * 100, 5, 0)} | ` +
+        `${f(r.prefill_roof_tokens_per_s, 5)} ${f(r.prefill_fraction_of_roof * 100, 3, 0)} ${r.prefill_fraction_of_peak === null ? '    -' : f(r.prefill_fraction_of_peak * 100, 5, 0)} | ` +
         `${f(r.decode_tokens_per_s_best, 5, 2)} (${f(r.decode_tokens_per_s, 5, 2)}) ${String(r.decode_context_tokens).padStart(3)}  ` +
         `${f(r.memory_roof_tokens_per_s, 6)} ${f(r.compute_roof_tokens_per_s, 7)} ${r.decode_bound.padEnd(7)} ` +
         `${f(r.decode_fraction_of_roof * 100, 3, 0)}  ${f(r.decode_gb_per_s, 5)}  ${vsCuda.padStart(6)}  ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)}`,
