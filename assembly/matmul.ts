@@ -32,10 +32,16 @@ import { f16HiMask, hsum, madd } from './simd';
   return s + (bias ? load<f32>(bias + ((<usize>i) << 2)) : 0);
 }
 
+/** Rows in each of a decode tile's 4 streams (as the quantized kernels' STREAM_ROWS). */
+const GEMV_STREAM_ROWS: i32 = 64;
+
 /**
  * Decode: one token against rows [row0, row1), weights straight from memory. 4 rows at a time
  * share the activation loads; 8 weights of each row a step (two multiply-adds into the row's
- * one accumulator, so the order stays the canonical one).
+ * one accumulator, so the order stays the canonical one). The 4 rows are far apart (i, i+s,
+ * i+2s, i+3s in a tile of 4s rows): four sequential streams, which the hardware prefetcher
+ * follows, so memory stays busy while the widening runs (4 adjacent rows are one stream; with
+ * them the kernel's time was about its time from cache plus memory's, not the larger of them).
  */
 // @ts-ignore: decorator
 @inline function gemv(
@@ -49,82 +55,118 @@ import { f16HiMask, hsum, madd } from './simd';
   row1: i32,
 ): void {
   const st: usize = f16 ? (<usize>n) << 1 : (<usize>n) << 2; // bytes a row
+  for (let g = row0; g < row1; g += 4 * GEMV_STREAM_ROWS) {
+    const end = min(row1, g + 4 * GEMV_STREAM_ROWS);
+    const s = (end - g + 3) >> 2;
+    for (let i = g; i < g + s; i++) {
+      if (i + 3 * s < end) gemv4(f16, out, x, w, bias, n, st, i, i + s, i + 2 * s, i + 3 * s);
+      else for (let r = i; r < end; r += s) gemv1(f16, out, x, w, bias, n, st, r);
+    }
+  }
+}
+
+/** Rows k0..k3 (anywhere in the matrix) against one token. */
+// @ts-ignore: decorator
+@inline function gemv4(
+  f16: bool,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  n: i32,
+  st: usize,
+  k0: i32,
+  k1: i32,
+  k2: i32,
+  k3: i32,
+): void {
   const n8 = n & ~7;
   const n4 = n & ~3;
   const hm = f16HiMask();
-  let i = row0;
-  for (; i + 4 <= row1; i += 4) {
-    const r0 = w + <usize>i * st,
-      r1 = r0 + st,
-      r2 = r1 + st,
-      r3 = r2 + st;
-    let a0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      a3 = f32x4.splat(0);
-    let j = 0;
-    for (; j < n8; j += 8) {
-      const xl = v128.load(x + ((<usize>j) << 2));
-      const xh = v128.load(x + ((<usize>j) << 2), 16);
-      if (f16) {
-        const o = (<usize>j) << 1;
-        let h = v128.load(r0 + o);
-        let lo = lo_halves(h),
-          hi = hi_halves(h, hm);
-        a0 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a0));
-        h = v128.load(r1 + o);
-        lo = lo_halves(h);
+  const r0 = w + <usize>k0 * st,
+    r1 = w + <usize>k1 * st,
+    r2 = w + <usize>k2 * st,
+    r3 = w + <usize>k3 * st;
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    a3 = f32x4.splat(0);
+  let j = 0;
+  for (; j < n8; j += 8) {
+    const xl = v128.load(x + ((<usize>j) << 2));
+    const xh = v128.load(x + ((<usize>j) << 2), 16);
+    if (f16) {
+      const o = (<usize>j) << 1;
+      let h = v128.load(r0 + o);
+      let lo = lo_halves(h),
         hi = hi_halves(h, hm);
-        a1 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a1));
-        h = v128.load(r2 + o);
-        lo = lo_halves(h);
-        hi = hi_halves(h, hm);
-        a2 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a2));
-        h = v128.load(r3 + o);
-        lo = lo_halves(h);
-        hi = hi_halves(h, hm);
-        a3 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a3));
-      } else {
-        const o = (<usize>j) << 2;
-        a0 = madd(v128.load(r0 + o, 16), xh, madd(v128.load(r0 + o), xl, a0));
-        a1 = madd(v128.load(r1 + o, 16), xh, madd(v128.load(r1 + o), xl, a1));
-        a2 = madd(v128.load(r2 + o, 16), xh, madd(v128.load(r2 + o), xl, a2));
-        a3 = madd(v128.load(r3 + o, 16), xh, madd(v128.load(r3 + o), xl, a3));
-      }
+      a0 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a0));
+      h = v128.load(r1 + o);
+      lo = lo_halves(h);
+      hi = hi_halves(h, hm);
+      a1 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a1));
+      h = v128.load(r2 + o);
+      lo = lo_halves(h);
+      hi = hi_halves(h, hm);
+      a2 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a2));
+      h = v128.load(r3 + o);
+      lo = lo_halves(h);
+      hi = hi_halves(h, hm);
+      a3 = madd(widen_hi(lo, hi), xh, madd(widen_lo(lo, hi), xl, a3));
+    } else {
+      const o = (<usize>j) << 2;
+      a0 = madd(v128.load(r0 + o, 16), xh, madd(v128.load(r0 + o), xl, a0));
+      a1 = madd(v128.load(r1 + o, 16), xh, madd(v128.load(r1 + o), xl, a1));
+      a2 = madd(v128.load(r2 + o, 16), xh, madd(v128.load(r2 + o), xl, a2));
+      a3 = madd(v128.load(r3 + o, 16), xh, madd(v128.load(r3 + o), xl, a3));
     }
-    if (j < n4) {
-      const xv = v128.load(x + ((<usize>j) << 2));
-      a0 = madd(load4(f16, r0, j, hm), xv, a0);
-      a1 = madd(load4(f16, r1, j, hm), xv, a1);
-      a2 = madd(load4(f16, r2, j, hm), xv, a2);
-      a3 = madd(load4(f16, r3, j, hm), xv, a3);
-      j += 4;
-    }
-    let s0 = hsum(a0),
-      s1 = hsum(a1),
-      s2 = hsum(a2),
-      s3 = hsum(a3);
-    for (; j < n; j++) {
-      const xj = load<f32>(x + ((<usize>j) << 2));
-      s0 += load1(f16, r0, j) * xj;
-      s1 += load1(f16, r1, j) * xj;
-      s2 += load1(f16, r2, j) * xj;
-      s3 += load1(f16, r3, j) * xj;
-    }
-    store<f32>(out + ((<usize>i) << 2), plusBias(s0, bias, i));
-    store<f32>(out + ((<usize>(i + 1)) << 2), plusBias(s1, bias, i + 1));
-    store<f32>(out + ((<usize>(i + 2)) << 2), plusBias(s2, bias, i + 2));
-    store<f32>(out + ((<usize>(i + 3)) << 2), plusBias(s3, bias, i + 3));
   }
-  for (; i < row1; i++) {
-    const r = w + <usize>i * st;
-    let a = f32x4.splat(0);
-    let j = 0;
-    for (; j < n4; j += 4) a = madd(load4(f16, r, j, hm), v128.load(x + ((<usize>j) << 2)), a);
-    let s = hsum(a);
-    for (; j < n; j++) s += load1(f16, r, j) * load<f32>(x + ((<usize>j) << 2));
-    store<f32>(out + ((<usize>i) << 2), plusBias(s, bias, i));
+  if (j < n4) {
+    const xv = v128.load(x + ((<usize>j) << 2));
+    a0 = madd(load4(f16, r0, j, hm), xv, a0);
+    a1 = madd(load4(f16, r1, j, hm), xv, a1);
+    a2 = madd(load4(f16, r2, j, hm), xv, a2);
+    a3 = madd(load4(f16, r3, j, hm), xv, a3);
+    j += 4;
   }
+  let s0 = hsum(a0),
+    s1 = hsum(a1),
+    s2 = hsum(a2),
+    s3 = hsum(a3);
+  for (; j < n; j++) {
+    const xj = load<f32>(x + ((<usize>j) << 2));
+    s0 += load1(f16, r0, j) * xj;
+    s1 += load1(f16, r1, j) * xj;
+    s2 += load1(f16, r2, j) * xj;
+    s3 += load1(f16, r3, j) * xj;
+  }
+  store<f32>(out + ((<usize>k0) << 2), plusBias(s0, bias, k0));
+  store<f32>(out + ((<usize>k1) << 2), plusBias(s1, bias, k1));
+  store<f32>(out + ((<usize>k2) << 2), plusBias(s2, bias, k2));
+  store<f32>(out + ((<usize>k3) << 2), plusBias(s3, bias, k3));
+}
+
+/** Row i against one token, in the same order as gemv4. */
+// @ts-ignore: decorator
+@inline function gemv1(
+  f16: bool,
+  out: usize,
+  x: usize,
+  w: usize,
+  bias: usize,
+  n: i32,
+  st: usize,
+  i: i32,
+): void {
+  const n4 = n & ~3;
+  const hm = f16HiMask();
+  const r = w + <usize>i * st;
+  let a = f32x4.splat(0);
+  let j = 0;
+  for (; j < n4; j += 4) a = madd(load4(f16, r, j, hm), v128.load(x + ((<usize>j) << 2)), a);
+  let s = hsum(a);
+  for (; j < n; j++) s += load1(f16, r, j) * load<f32>(x + ((<usize>j) << 2));
+  store<f32>(out + ((<usize>i) << 2), plusBias(s, bias, i));
 }
 
 /**
