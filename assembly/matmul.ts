@@ -172,7 +172,8 @@ const GEMV_STREAM_ROWS: i32 = 64;
 /**
  * A few tokens (tn = 2..4, a constant) straight from memory, as in decoding several sequences
  * at once: 2 rows a pass, each group of 8 weights loaded (and widened) once and used for all
- * tn tokens, 2·tn accumulators. Each (row, token) sums in the canonical order.
+ * tn tokens, 2·tn accumulators. Each (row, token) sums in the canonical order. The 2 rows are
+ * half a tile apart (two sequential streams, as gemv's four).
  */
 // @ts-ignore: decorator
 @inline function gemv_few(
@@ -193,121 +194,128 @@ const GEMV_STREAM_ROWS: i32 = 64;
   const n8 = n & ~7;
   const n4 = n & ~3;
   const hm = f16HiMask();
-  let i = row0;
-  for (; i + 2 <= row1; i += 2) {
-    const r0 = w + <usize>i * st,
-      r1 = r0 + st;
-    let a0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      a3 = f32x4.splat(0); // row i, tokens 0..3
-    let b0 = f32x4.splat(0),
-      b1 = f32x4.splat(0),
-      b2 = f32x4.splat(0),
-      b3 = f32x4.splat(0); // row i + 1
-    let j = 0;
-    for (; j < n8; j += 8) {
-      let p0: v128, q0: v128, p1: v128, q1: v128; // rows i, i+1: weights j..j+3, j+4..j+7
-      if (f16) {
-        let h = v128.load(r0 + ((<usize>j) << 1));
-        let lo = lo_halves(h),
+  for (let g = row0; g < row1; g += 4 * GEMV_STREAM_ROWS) {
+    const end = min(row1, g + 4 * GEMV_STREAM_ROWS);
+    const s = (end - g + 1) >> 1;
+    for (let i = g; i < g + s; i++) {
+      const k = i + s; // the pair's second row, half a tile on: two streams
+      if (k >= end) {
+        // an odd tile's last row: each token alone, same order
+        for (let t = 0; t < tn; t++)
+          gemv(f16, out + <usize>t * od, x + <usize>t * xs, w, bias, n, i, i + 1);
+        continue;
+      }
+      const r0 = w + <usize>i * st,
+        r1 = w + <usize>k * st;
+      let a0 = f32x4.splat(0),
+        a1 = f32x4.splat(0),
+        a2 = f32x4.splat(0),
+        a3 = f32x4.splat(0); // row i, tokens 0..3
+      let b0 = f32x4.splat(0),
+        b1 = f32x4.splat(0),
+        b2 = f32x4.splat(0),
+        b3 = f32x4.splat(0); // row i + 1
+      let j = 0;
+      for (; j < n8; j += 8) {
+        let p0: v128, q0: v128, p1: v128, q1: v128; // rows i, i+1: weights j..j+3, j+4..j+7
+        if (f16) {
+          let h = v128.load(r0 + ((<usize>j) << 1));
+          let lo = lo_halves(h),
+            hi = hi_halves(h, hm);
+          p0 = widen_lo(lo, hi);
+          q0 = widen_hi(lo, hi);
+          h = v128.load(r1 + ((<usize>j) << 1));
+          lo = lo_halves(h);
           hi = hi_halves(h, hm);
-        p0 = widen_lo(lo, hi);
-        q0 = widen_hi(lo, hi);
-        h = v128.load(r1 + ((<usize>j) << 1));
-        lo = lo_halves(h);
-        hi = hi_halves(h, hm);
-        p1 = widen_lo(lo, hi);
-        q1 = widen_hi(lo, hi);
-      } else {
-        p0 = v128.load(r0 + ((<usize>j) << 2));
-        q0 = v128.load(r0 + ((<usize>j) << 2), 16);
-        p1 = v128.load(r1 + ((<usize>j) << 2));
-        q1 = v128.load(r1 + ((<usize>j) << 2), 16);
+          p1 = widen_lo(lo, hi);
+          q1 = widen_hi(lo, hi);
+        } else {
+          p0 = v128.load(r0 + ((<usize>j) << 2));
+          q0 = v128.load(r0 + ((<usize>j) << 2), 16);
+          p1 = v128.load(r1 + ((<usize>j) << 2));
+          q1 = v128.load(r1 + ((<usize>j) << 2), 16);
+        }
+        const xj = x + ((<usize>j) << 2);
+        let xl = v128.load(xj),
+          xh = v128.load(xj, 16);
+        a0 = madd(q0, xh, madd(p0, xl, a0));
+        b0 = madd(q1, xh, madd(p1, xl, b0));
+        xl = v128.load(xj + xs);
+        xh = v128.load(xj + xs, 16);
+        a1 = madd(q0, xh, madd(p0, xl, a1));
+        b1 = madd(q1, xh, madd(p1, xl, b1));
+        if (tn > 2) {
+          xl = v128.load(xj + 2 * xs);
+          xh = v128.load(xj + 2 * xs, 16);
+          a2 = madd(q0, xh, madd(p0, xl, a2));
+          b2 = madd(q1, xh, madd(p1, xl, b2));
+        }
+        if (tn > 3) {
+          xl = v128.load(xj + 3 * xs);
+          xh = v128.load(xj + 3 * xs, 16);
+          a3 = madd(q0, xh, madd(p0, xl, a3));
+          b3 = madd(q1, xh, madd(p1, xl, b3));
+        }
       }
-      const xj = x + ((<usize>j) << 2);
-      let xl = v128.load(xj),
-        xh = v128.load(xj, 16);
-      a0 = madd(q0, xh, madd(p0, xl, a0));
-      b0 = madd(q1, xh, madd(p1, xl, b0));
-      xl = v128.load(xj + xs);
-      xh = v128.load(xj + xs, 16);
-      a1 = madd(q0, xh, madd(p0, xl, a1));
-      b1 = madd(q1, xh, madd(p1, xl, b1));
+      if (j < n4) {
+        const p0 = load4(f16, r0, j, hm),
+          p1 = load4(f16, r1, j, hm);
+        const xj = x + ((<usize>j) << 2);
+        a0 = madd(p0, v128.load(xj), a0);
+        b0 = madd(p1, v128.load(xj), b0);
+        a1 = madd(p0, v128.load(xj + xs), a1);
+        b1 = madd(p1, v128.load(xj + xs), b1);
+        if (tn > 2) {
+          a2 = madd(p0, v128.load(xj + 2 * xs), a2);
+          b2 = madd(p1, v128.load(xj + 2 * xs), b2);
+        }
+        if (tn > 3) {
+          a3 = madd(p0, v128.load(xj + 3 * xs), a3);
+          b3 = madd(p1, v128.load(xj + 3 * xs), b3);
+        }
+        j += 4;
+      }
+      let sa0 = hsum(a0),
+        sa1 = hsum(a1),
+        sa2 = hsum(a2),
+        sa3 = hsum(a3);
+      let sb0 = hsum(b0),
+        sb1 = hsum(b1),
+        sb2 = hsum(b2),
+        sb3 = hsum(b3);
+      for (; j < n; j++) {
+        const w0 = load1(f16, r0, j),
+          w1 = load1(f16, r1, j);
+        const xj = x + ((<usize>j) << 2);
+        sa0 += w0 * load<f32>(xj);
+        sb0 += w1 * load<f32>(xj);
+        sa1 += w0 * load<f32>(xj + xs);
+        sb1 += w1 * load<f32>(xj + xs);
+        if (tn > 2) {
+          sa2 += w0 * load<f32>(xj + 2 * xs);
+          sb2 += w1 * load<f32>(xj + 2 * xs);
+        }
+        if (tn > 3) {
+          sa3 += w0 * load<f32>(xj + 3 * xs);
+          sb3 += w1 * load<f32>(xj + 3 * xs);
+        }
+      }
+      const o = out + ((<usize>i) << 2),
+        ok = out + ((<usize>k) << 2);
+      store<f32>(o, plusBias(sa0, bias, i));
+      store<f32>(ok, plusBias(sb0, bias, k));
+      store<f32>(o + od, plusBias(sa1, bias, i));
+      store<f32>(ok + od, plusBias(sb1, bias, k));
       if (tn > 2) {
-        xl = v128.load(xj + 2 * xs);
-        xh = v128.load(xj + 2 * xs, 16);
-        a2 = madd(q0, xh, madd(p0, xl, a2));
-        b2 = madd(q1, xh, madd(p1, xl, b2));
+        store<f32>(o + 2 * od, plusBias(sa2, bias, i));
+        store<f32>(ok + 2 * od, plusBias(sb2, bias, k));
       }
       if (tn > 3) {
-        xl = v128.load(xj + 3 * xs);
-        xh = v128.load(xj + 3 * xs, 16);
-        a3 = madd(q0, xh, madd(p0, xl, a3));
-        b3 = madd(q1, xh, madd(p1, xl, b3));
+        store<f32>(o + 3 * od, plusBias(sa3, bias, i));
+        store<f32>(ok + 3 * od, plusBias(sb3, bias, k));
       }
-    }
-    if (j < n4) {
-      const p0 = load4(f16, r0, j, hm),
-        p1 = load4(f16, r1, j, hm);
-      const xj = x + ((<usize>j) << 2);
-      a0 = madd(p0, v128.load(xj), a0);
-      b0 = madd(p1, v128.load(xj), b0);
-      a1 = madd(p0, v128.load(xj + xs), a1);
-      b1 = madd(p1, v128.load(xj + xs), b1);
-      if (tn > 2) {
-        a2 = madd(p0, v128.load(xj + 2 * xs), a2);
-        b2 = madd(p1, v128.load(xj + 2 * xs), b2);
-      }
-      if (tn > 3) {
-        a3 = madd(p0, v128.load(xj + 3 * xs), a3);
-        b3 = madd(p1, v128.load(xj + 3 * xs), b3);
-      }
-      j += 4;
-    }
-    let sa0 = hsum(a0),
-      sa1 = hsum(a1),
-      sa2 = hsum(a2),
-      sa3 = hsum(a3);
-    let sb0 = hsum(b0),
-      sb1 = hsum(b1),
-      sb2 = hsum(b2),
-      sb3 = hsum(b3);
-    for (; j < n; j++) {
-      const w0 = load1(f16, r0, j),
-        w1 = load1(f16, r1, j);
-      const xj = x + ((<usize>j) << 2);
-      sa0 += w0 * load<f32>(xj);
-      sb0 += w1 * load<f32>(xj);
-      sa1 += w0 * load<f32>(xj + xs);
-      sb1 += w1 * load<f32>(xj + xs);
-      if (tn > 2) {
-        sa2 += w0 * load<f32>(xj + 2 * xs);
-        sb2 += w1 * load<f32>(xj + 2 * xs);
-      }
-      if (tn > 3) {
-        sa3 += w0 * load<f32>(xj + 3 * xs);
-        sb3 += w1 * load<f32>(xj + 3 * xs);
-      }
-    }
-    const o = out + ((<usize>i) << 2);
-    store<f32>(o, plusBias(sa0, bias, i));
-    store<f32>(o, plusBias(sb0, bias, i + 1), 4);
-    store<f32>(o + od, plusBias(sa1, bias, i));
-    store<f32>(o + od, plusBias(sb1, bias, i + 1), 4);
-    if (tn > 2) {
-      store<f32>(o + 2 * od, plusBias(sa2, bias, i));
-      store<f32>(o + 2 * od, plusBias(sb2, bias, i + 1), 4);
-    }
-    if (tn > 3) {
-      store<f32>(o + 3 * od, plusBias(sa3, bias, i));
-      store<f32>(o + 3 * od, plusBias(sb3, bias, i + 1), 4);
     }
   }
-  // an odd last row: each token alone, same order
-  if (i < row1)
-    for (let t = 0; t < tn; t++)
-      gemv(f16, out + <usize>t * od, x + <usize>t * xs, w, bias, n, i, row1);
 }
 
 /**
