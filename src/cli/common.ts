@@ -147,12 +147,25 @@ export const modelDir = (v: Values) =>
 
 /** The flag each load option comes from. */
 const FLAG_OF: Record<string, string> = {
+  // load options
   maxPositions: '--context',
   threads: '--threads',
   dtype: '--dtype',
   backend: '--backend',
   parallel: '--parallel',
+  // server options
+  apiKey: '--api-key',
+  cors: '--cors',
+  queue: '--queue',
+  modelName: '--model-name',
 };
+
+/** The error to report for `e`: a library OptionError said as the flag its option came from. */
+export function asFlagError(e: unknown): unknown {
+  return e instanceof OptionError && FLAG_OF[e.option]
+    ? new UsageError(`${FLAG_OF[e.option]} ${e.why}`)
+    : e;
+}
 
 /**
  * Resolve --model and load it, with progress on stderr; library errors name the flags. A
@@ -169,10 +182,7 @@ export async function load(v: Values, extra: LoadOptions = {}, idsOnly = false):
       progress: v.quiet ? null : process.stderr,
     });
   } catch (e) {
-    // the library names its options; say them as the flags they came from
-    if (e instanceof OptionError && FLAG_OF[e.option])
-      throw new UsageError(`${FLAG_OF[e.option]} ${e.why}`);
-    throw e;
+    throw asFlagError(e); // the library names its options; say them as flags
   }
   if (!phi.tokenizer && !idsOnly) {
     phi.close();

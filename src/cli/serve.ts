@@ -9,17 +9,8 @@ import type { LoadOptions } from '../load.js';
 import { DEFAULT_MODEL, parseModelRef } from '../node/hub.js';
 import { serve } from '../node/serve.js';
 import { resolveOptions } from '../server/index.js';
-import { OptionError } from '../defaults.js';
-import { UsageError, type Values } from './args.js';
-import { HELP, load, MODEL_FLAGS, type Command } from './common.js';
-
-/** The flag each server option comes from. */
-const FLAG_OF: Record<string, string> = {
-  apiKey: '--api-key',
-  cors: '--cors',
-  queue: '--queue',
-  modelName: '--model-name',
-};
+import type { Values } from './args.js';
+import { asFlagError, HELP, load, MODEL_FLAGS, type Command } from './common.js';
 
 /** The name the server reports, and the other names it answers to. */
 export function servedNames(v: Values): { name: string; aliases: string[] } {
@@ -47,9 +38,7 @@ async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): 
   try {
     resolveOptions(options);
   } catch (e) {
-    if (e instanceof OptionError && FLAG_OF[e.option])
-      throw new UsageError(`${FLAG_OF[e.option]} ${e.why}`);
-    throw e;
+    throw asFlagError(e);
   }
   const graceMs = ((v['shutdown-grace'] as number | undefined) ?? DEFAULTS.shutdownGraceS) * 1000;
   // logging must never stop the server: a closed stderr (phi serve 2>&1 | head) turns it off

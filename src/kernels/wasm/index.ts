@@ -122,6 +122,8 @@ export class WasmKernels implements Kernels {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private sizes: ScratchSizes = { rows: 0, inputs: 0, positions: 0 };
   private scratch: Record<string, number> = {};
+  /** Bytes of each thread's part of the per-thread scratch regions, for this.sizes. */
+  private threadBytes = threadScratchBytes(this.sizes);
   private readonly slots = new Int32Array(MAX_SLOTS);
   /** Whether the quantized matmuls use the relaxed int8 dot product (see dotSelfTest). */
   readonly int8Dot: boolean;
@@ -202,6 +204,7 @@ export class WasmKernels implements Kernels {
     )
       return;
     this.sizes = want;
+    this.threadBytes = threadScratchBytes(want);
     this.scratch = Object.fromEntries(
       scratchLayout(want, this.threads).map(([name, bytes]) => [name, this.alloc(bytes)]),
     );
@@ -227,7 +230,7 @@ export class WasmKernels implements Kernels {
     const region = op.scratch;
     const scratch = region && {
       base: this.scratch[region],
-      stride: threadScratchBytes(this.sizes)[region],
+      stride: this.threadBytes[region],
     };
     const slots = this.slots.subarray(0, pack(op, args, this.slots, scratch || undefined));
     if (here) runShare(this.exports, op.id, slots, 0, 1);
