@@ -12,7 +12,7 @@ import { PHI_1_5 } from '../src/model/config.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { bestSeconds, roofWeight } from './batch-roof.js';
-import { syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
+import { blockWeights, syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
 
 export interface Measurement {
   prefill_tokens: number;
@@ -57,6 +57,8 @@ export interface ConfigResult {
   weights: string;
   weight_bytes_per_token: number;
   weights_per_token: number;
+  /** multiply-adds a prompt token costs (the blocks' matrices; lm_head for the last one only) */
+  prefill_macs_per_token: number;
   compute_roof: ComputeRoof;
   measurements: Measurement[];
   peak_rss_bytes: number;
@@ -264,6 +266,7 @@ async function main() {
     weights,
     weight_bytes_per_token: weightBytesPerToken(PHI_1_5, dtype),
     weights_per_token: weightsPerToken(PHI_1_5),
+    prefill_macs_per_token: blockWeights(PHI_1_5),
     compute_roof: compute,
     measurements,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,

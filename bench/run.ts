@@ -6,6 +6,8 @@
 //   npm run bench -- --json        one JSON object on stdout (the table goes to stderr)
 //   npm run bench -- --threads 2   only these thread counts
 //   npm run bench -- --serve       also the HTTP server with 1, 2 and 4 concurrent streams
+//   npm run bench -- --vs-llama DIR  only the same-sitting comparison with llama.cpp's llama-bench
+//                                  (bench/vs-llama.ts; with --gguf DIR, --node PATH,PATH, --rounds N)
 //
 // Weights: microsoft/phi-1_5 when it is in the Hugging Face cache (or weights/phi-1_5), else
 // synthetic weights of the exact phi-1.5 shapes (speed does not depend on values); every
@@ -26,6 +28,7 @@ import { chart } from './chart.js';
 import type { ConfigResult, Profile } from './measure.js';
 import type { ServeRow } from './serve.js';
 import { weightBytesPerToken } from './synthetic.js';
+import { GGUF_TYPE, type VsDType, vsLlama, vsTable } from './vs-llama.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = path.resolve(HERE, '..', '..');
@@ -113,8 +116,8 @@ async function bandwidth(threads: number): Promise<number> {
 }
 
 /** Run one child process (measure.js or serve.js) and parse its last line of JSON. */
-function child<T>(script: string, args: string[]): T {
-  const out = execFileSync(process.execPath, [path.join(HERE, script), ...args], {
+function child<T>(script: string, args: string[], node = process.execPath): T {
+  const out = execFileSync(node, [path.join(HERE, script), ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -127,7 +130,7 @@ function rowsOf(r: ConfigResult, bw: number): BenchRow[] {
     const gbs = (r.weight_bytes_per_token * m.decode_tokens_per_s) / 1e9;
     const memoryRoof = (bw * 1e9) / r.weight_bytes_per_token;
     const computeRoof = r.compute_roof.decode_weights_per_s / r.weights_per_token;
-    const prefillRoof = r.compute_roof.prefill_macs_per_s / r.weights_per_token;
+    const prefillRoof = r.compute_roof.prefill_macs_per_s / r.prefill_macs_per_token;
     return {
       dtype: r.dtype,
       threads: r.threads,
@@ -154,7 +157,7 @@ function rowsOf(r: ConfigResult, bw: number): BenchRow[] {
       prefill_fraction_of_peak:
         r.dtype === 'q8' || r.dtype === 'q4'
           ? null
-          : (2 * r.weights_per_token * m.prefill_tokens_per_s) /
+          : (2 * r.prefill_macs_per_token * m.prefill_tokens_per_s) /
             r.compute_roof.fma_peak_flops_per_s,
     };
   });
@@ -238,6 +241,11 @@ async function main() {
       full: { type: 'boolean' },
       threads: { type: 'string' },
       serve: { type: 'boolean' },
+      'vs-llama': { type: 'string' },
+      gguf: { type: 'string' },
+      node: { type: 'string' },
+      rounds: { type: 'string' },
+      dtype: { type: 'string' },
     },
   });
   const cores = availableParallelism();
@@ -247,6 +255,7 @@ async function main() {
       ? Array.from({ length: cores }, (_, i) => i + 1)
       : [...new Set([1, cores])];
   const top = Math.max(...threadList);
+  if (values['vs-llama'] !== undefined) return compareWithLlama(values, top);
   const model = realModel();
   log(
     `phi-wasm bench: phi-1.5 (${model ? `weights from ${model}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
@@ -348,6 +357,54 @@ async function main() {
       ' (copy them to bench/results/reference-DATE.* to keep them)',
   );
   if (values.json) process.stdout.write(JSON.stringify(report) + '\n');
+}
+
+/** --vs-llama DIR: only the comparison, alternating with llama-bench (bench/vs-llama.ts). */
+function compareWithLlama(
+  values: {
+    'vs-llama'?: string;
+    gguf?: string;
+    node?: string;
+    rounds?: string;
+    dtype?: string;
+    threads?: string;
+    json?: boolean;
+  },
+  top: number,
+) {
+  const dtypes = (values.dtype ?? 'f16,q8,q4').split(',') as VsDType[];
+  for (const d of dtypes)
+    if (!(d in GGUF_TYPE))
+      throw new Error(`--dtype ${d}: the comparison runs ${Object.keys(GGUF_TYPE).join(', ')}`);
+  const rounds = Number(values.rounds ?? 2);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds ${values.rounds}: expected a whole number of at least 1`);
+  const report = vsLlama({
+    dir: values['vs-llama']!,
+    ggufDir: values.gguf,
+    dtypes,
+    // the comparison is on all cores unless asked: that is how each is run for speed
+    threads: values.threads ? values.threads.split(',').map(Number) : [top],
+    nodes: values.node ? values.node.split(',') : [process.execPath],
+    rounds,
+    prefill: 128,
+    decode: 64,
+    runs: 3,
+    measure: (node, args) => child<ConfigResult>('measure.js', args, node),
+    log,
+  });
+  const text = vsTable(report);
+  (values.json ? log : (s: string) => process.stdout.write(s + '\n'))(text);
+  mkdirSync(RESULTS, { recursive: true });
+  const out = path.join(RESULTS, 'vs-llama.json');
+  const full = {
+    ...report,
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+  };
+  writeFileSync(out, JSON.stringify(full, null, 2) + '\n');
+  log(`\nwrote ${path.relative(ROOT, out)}`);
+  if (values.json) process.stdout.write(JSON.stringify(full) + '\n');
 }
 
 await main();

@@ -52,8 +52,16 @@ export function syntheticWeights(
 
 /** Multiply-adds of the matrices for one token (every linear layer and lm_head once). */
 export function weightsPerToken(cfg: PhiConfig): number {
-  const { vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
-  return L * (4 * D * D + 2 * D * F) + V * D;
+  return blockWeights(cfg) + cfg.vocabSize * cfg.hiddenSize;
+}
+
+/**
+ * Multiply-adds a prompt token costs in prefill: every block's matrices; lm_head runs for the
+ * last position only (under 1% of a 128-token prompt, as is attention at that length).
+ */
+export function blockWeights(cfg: PhiConfig): number {
+  const { hiddenSize: D, intermediateSize: F, numLayers: L } = cfg;
+  return L * (4 * D * D + 2 * D * F);
 }
 
 /** Bytes of the weights that one decoded token reads (every matrix once, plus one embedding row). */
