@@ -8,6 +8,7 @@ export { quantize_act } from './quantize_act';
 export { attention } from './attention';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';
+export { lora_add } from './lora';
 export { stream_sum } from './stream';
 export { fma_peak } from './fma_peak';
 

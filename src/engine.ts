@@ -24,8 +24,12 @@ import {
   type GenerationResult,
   type Prompt,
 } from './generation.js';
+import type { LoraAdapter } from './model/lora.js';
+import { badAdapterName, readAdapter } from './weights/adapter.js';
 import { DEFAULTS } from './defaults.js';
+import type { ModelFiles } from './io/source.js';
 import { KVCache } from './model/kv_cache.js';
+import { uploadAdapter, type LoraWeights } from './model/lora.js';
 import { badTokenId } from './model/token_ids.js';
 import { formatBytes } from './memory.js';
 import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
@@ -46,6 +50,8 @@ export const yieldToEventLoop = (): Promise<void> =>
 /** A request in the engine: what it asked, where it stands, and its caller's handle. */
 class Request {
   slot: KVCache | null = null;
+  /** The LoRA adapter it runs with (options.adapter), or null for the base model. */
+  adapter: LoraWeights | null = null;
   /** Prompt tokens already in the slot's cache. */
   prefilled = 0;
   cached = 0;
@@ -107,6 +113,8 @@ export class Phi {
    * logits() call from an onToken callback would overwrite before the other rows are read.
    */
   private sampling = false;
+  /** LoRA adapters loaded unmerged, by name: a request picks one (GenerateOptions.adapter). */
+  private readonly loras = new Map<string, LoraWeights>();
 
   constructor(
     readonly model: PhiForCausalLM,
@@ -138,6 +146,73 @@ export class Phi {
 
   get config() {
     return this.model.config;
+  }
+
+  /** The names of the LoRA adapters loaded (unmerged), in load order. */
+  get adapters(): string[] {
+    return [...this.loras.keys()];
+  }
+
+  /** An adapter's PEFT facts (rank, alpha, targets, where it came from). */
+  adapterInfo(name: string): LoraAdapter['info'] & { source: string } {
+    const a = this.lora(name).adapter;
+    return { ...a.info, source: a.source };
+  }
+
+  /** The adapter called `name`; a name not loaded is an error naming those that are. */
+  private lora(name: string): LoraWeights {
+    const a = this.loras.get(name);
+    if (!a)
+      throw new Error(
+        `adapter ${JSON.stringify(name)} is not loaded (${this.loras.size ? `loaded: ${this.adapters.join(', ')}` : 'none is loaded'})`,
+      );
+    return a;
+  }
+
+  /** The adapter for an options.adapter value: undefined or null is the base model. */
+  private loraFor(name: string | null | undefined): LoraWeights | null {
+    if (name === undefined || name === null) return null;
+    if (typeof name !== 'string')
+      throw new Error(`adapter must be a name (a string), got ${JSON.stringify(name)}`);
+    return this.lora(name);
+  }
+
+  /** Add an adapter read by readAdapter() (weights/adapter.ts), to run unmerged under `name`. */
+  addAdapter(name: string, adapter: LoraAdapter): void {
+    const bad = badAdapterName(name);
+    if (bad) throw new Error(bad);
+    if (this.loras.has(name))
+      throw new Error(
+        `an adapter called ${JSON.stringify(name)} is already loaded: unload it first`,
+      );
+    if (adapter.layers.length !== this.config.numLayers)
+      throw new Error(
+        `adapter ${name}: made for ${adapter.layers.length} layers, the model has ${this.config.numLayers}`,
+      );
+    this.loras.set(
+      name,
+      uploadAdapter(name, adapter, this.model.kernels, this.model.state.maxBatch),
+    );
+  }
+
+  /** Read a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) and add it. */
+  async loadAdapter(name: string, files: ModelFiles): Promise<void> {
+    this.addAdapter(name, await readAdapter(files, this.config));
+  }
+
+  /**
+   * Forget an adapter; refused while a request runs or waits with it. (Its buffers in wasm
+   * memory are not returned: that memory only grows. Load adapters at start where you can.)
+   */
+  unloadAdapter(name: string): void {
+    const a = this.lora(name);
+    const users = [...this.running, ...this.queue].filter((r) => r.adapter === a).length;
+    if (users)
+      throw new Error(
+        `adapter ${JSON.stringify(name)} is in use by ${users} request(s): unload it when they end`,
+      );
+    this.loras.delete(name);
+    for (const slot of this.slots) if (slot.adapter === a) slot.useAdapter(null);
   }
 
   /** Slots (requests served at the same time). */
@@ -239,9 +314,11 @@ export class Phi {
    * Logits of a whole sequence from scratch: (V,) for the last position, or (T, V). Runs at
    * once on a free slot (and throws if there is none: generations hold them all).
    */
-  logits(ids: number[], all = false): Float32Array {
+  logits(ids: number[], all = false, options: { adapter?: string | null } = {}): Float32Array {
     this.checkPrompt(ids);
+    const adapter = this.loraFor(options.adapter);
     const slot = this.takeFreeSlot('logits');
+    slot.useAdapter(adapter);
     try {
       const out = this.model.forward(ids, 0, slot, all);
       return all ? out : out.slice();
@@ -259,9 +336,12 @@ export class Phi {
     ids: number[],
     all: boolean,
     row: (logits: Float32Array, position: number) => void,
+    options: { adapter?: string | null } = {},
   ): void {
     this.checkPrompt(ids);
+    const adapter = this.loraFor(options.adapter);
     this.withFreeSlot('logits', (cache) => {
+      cache.useAdapter(adapter);
       const { maxBatch: B } = this.model.state;
       const V = this.config.vocabSize;
       for (let start = 0; start < ids.length; start += B) {
@@ -289,6 +369,7 @@ export class Phi {
   generate(prompt: Prompt, options: GenerateOptions = {}): Generation {
     if (this.closed) throw new Error('the model was closed');
     validateGenerateOptions(options);
+    const adapter = this.loraFor(options.adapter);
     const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt) : [...prompt.ids];
     this.checkPrompt(promptIds);
     const eos = this.eosId ?? this.tokenizer?.eosId ?? DEFAULTS.eosId;
@@ -301,6 +382,7 @@ export class Phi {
     let request: Request | null = null;
     const handle = new Generation(() => request && this.abort(request));
     request = new Request(promptIds, options, new Sampler(options), text, handle);
+    request.adapter = adapter;
     if (text.maxNew === 0) {
       handle.finish(request.result());
       return handle;
@@ -366,14 +448,16 @@ export class Phi {
   private admit(): void {
     while (this.queue.length > 0 && this.free.length > 0) {
       const r = this.queue.shift()!;
-      // the free slot whose cached tokens share the longest prefix with this prompt
+      // the free slot whose cached tokens share the longest prefix with this prompt (keys and
+      // values computed with the same adapter: another's are other numbers)
       let best = 0;
       let bestLen = -1;
       this.free.forEach((slot, i) => {
-        const n = commonPrefix(slot.tokens, r.promptIds);
+        const n = slot.adapter === r.adapter ? commonPrefix(slot.tokens, r.promptIds) : 0;
         if (n > bestLen) [best, bestLen] = [i, n];
       });
       const slot = this.free.splice(best, 1)[0];
+      slot.useAdapter(r.adapter);
       // keep at least one prompt token to compute, so there are logits to sample from
       r.cached = Math.min(bestLen, r.promptIds.length - 1);
       slot.truncate(r.cached);

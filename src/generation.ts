@@ -19,6 +19,8 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (id: number, text: string) => void;
   /** The k most likely tokens and their log-probabilities at every step (0 = none, at most 20). */
   topLogprobs?: number;
+  /** A LoRA adapter loaded unmerged (loadPhi's `adapters`, Phi.loadAdapter), by name; default the base model. */
+  adapter?: string | null;
 }
 
 export type StopReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';

@@ -14,6 +14,8 @@ import {
 import { parseConfig, type PhiConfig } from './model/config.js';
 import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
 import { stepRows } from './model/state.js';
+import type { LoraAdapter } from './model/lora.js';
+import { badAdapterName, readAdapter } from './weights/adapter.js';
 import { Phi } from './engine.js';
 import { PhiTokenizer } from './tokenizer/tokenizer.js';
 import { Checkpoint } from './weights/checkpoint.js';
@@ -37,6 +39,13 @@ export interface LoadOptions extends LoadWeightsOptions {
   maxBatch?: number;
   /** Requests served at the same time, each with a KV cache of its own (default 1). */
   parallel?: number;
+  /**
+   * LoRA adapters (PEFT folders) to hold unmerged, by name: each request picks one with
+   * GenerateOptions.adapter, or none for the base model.
+   */
+  adapters?: Record<string, ModelFiles>;
+  /** LoRA adapters to merge into the weights as they load (W + s·B·A): every request runs with them. */
+  merge?: ModelFiles | ModelFiles[];
 }
 
 function parseJsonObject(text: string, where: string): Record<string, unknown> {
@@ -102,6 +111,15 @@ function validateLoadOptions(o: LoadOptions, config: PhiConfig): void {
       o.maxPositions,
     );
   int('parallel', 1, 256);
+  const a = o.adapters;
+  if (a !== undefined) {
+    if (typeof a !== 'object' || a === null || Array.isArray(a))
+      bad('adapters', 'an object {name: adapter files}', a);
+    for (const name of Object.keys(a)) {
+      const why = badAdapterName(name);
+      if (why) throw new OptionError('adapters', why);
+    }
+  }
 }
 
 /** More kernel threads than this is a typo, not a machine (and each costs scratch memory). */
@@ -173,13 +191,20 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
   if (!(await files.exists('config.json'))) throw new Error(`${files.name}: no config.json`);
   const config = parseConfig(await files.readText('config.json'), `${files.name}/config.json`);
   validateLoadOptions(options, config);
+  // adapters first: a bad one fails before the weights are read
+  const unmerged = new Map<string, LoraAdapter>();
+  for (const [name, a] of Object.entries(options.adapters ?? {}))
+    unmerged.set(name, await readAdapter(a, config));
+  const merged: LoraAdapter[] = [];
+  for (const a of [options.merge ?? []].flat()) merged.push(await readAdapter(a, config));
+  const adapters = { unmerged: [...unmerged.values()], merged };
   const checkpoint = await Checkpoint.open(files);
   try {
     checkTensors(checkpoint, config);
     let kernels = options.kernels;
     if (!kernels && (options.backend ?? 'wasm') === 'wasm') {
       const threads = options.threads ?? 1;
-      const plan = { ...memoryOptions(config, options), threads };
+      const plan = { ...memoryOptions(config, options), threads, adapters };
       const need = planMemory(checkpoint, config, plan).total;
       if (need > WASM32_BYTES - (1 << 20))
         throw new Error(tooLarge(checkpoint, config, plan, need));
@@ -192,11 +217,13 @@ export async function loadPhiFrom(files: ModelFiles, options: LoadOptions = {}):
     }
     kernels ??= createRefKernels();
     try {
-      const weights = await loadWeights(checkpoint, config, kernels, options);
+      const weights = await loadWeights(checkpoint, config, kernels, options, merged);
       const model = new PhiForCausalLM(config, weights, kernels, options);
       const tokenizer = await loadTokenizer(files);
       const eos = await eosFromGenerationConfig(files, config.vocabSize);
-      return new Phi(model, tokenizer, eos, options.parallel);
+      const phi = new Phi(model, tokenizer, eos, options.parallel);
+      for (const [name, a] of unmerged) phi.addAdapter(name, a);
+      return phi;
     } catch (e) {
       kernels.close?.();
       throw e;

@@ -7,12 +7,16 @@
 //   state     the activations of one step of B rows (model/state.ts)
 //   caches    one KV cache (L, T_max, D) of keys and one of values per slot
 //   scratch   the wasm kernels' own buffers (kernels/wasm/index.ts scratchLayout)
+//   adapters  LoRA adapters held unmerged (model/lora.ts), and the staging of merged ones
+import { mergeStaging } from './weights/merge.js';
+import type { LoraAdapter } from './model/lora.js';
 import type { WeightDType } from './kernels/types.js';
 import { scratchLayout, type ScratchSizes } from './kernels/wasm/scratch.js';
 import type { PhiConfig } from './model/config.js';
 import { KVCache } from './model/kv_cache.js';
 import { runStateLayout, stepRows } from './model/state.js';
 import type { Checkpoint } from './weights/checkpoint.js';
+import { CHUNK_ELEMENTS } from './weights/load.js';
 import { heldAs, parameters } from './weights/names.js';
 
 import { ALIGN, formatBytes, WASM32_BYTES } from './kernels/wasm/arena.js';
@@ -31,6 +35,8 @@ export interface MemoryOptions {
   parallel: number;
   /** Threads of the wasm kernels (their scratch is per thread); 0: no wasm scratch (js). */
   threads: number;
+  /** LoRA adapters held unmerged, and those merged into the weights as they load. */
+  adapters?: { unmerged: readonly LoraAdapter[]; merged: readonly LoraAdapter[] };
 }
 
 export interface MemoryPlan {
@@ -38,6 +44,7 @@ export interface MemoryPlan {
   state: number;
   caches: number;
   scratch: number;
+  adapters: number;
   total: number;
 }
 
@@ -56,7 +63,36 @@ export function planMemory(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions): Me
     o.threads > 0
       ? scratchLayout(scratchSizes(cfg, o), o.threads).reduce((n, [, b]) => n + aligned(b), 0)
       : 0;
-  return { weights, state, caches, scratch, total: weights + state + caches + scratch };
+  const adapters = adapterBytes(o.adapters?.unmerged ?? [], B, o.adapters?.merged ?? []);
+  return {
+    weights,
+    state,
+    caches,
+    scratch,
+    adapters,
+    total: weights + state + caches + scratch + adapters,
+  };
+}
+
+/** What uploadAdapter (model/lora.ts) and a merge's staging (weights/merge.ts) allocate. */
+function adapterBytes(
+  unmerged: readonly LoraAdapter[],
+  B: number,
+  merged: readonly LoraAdapter[],
+): number {
+  let bytes = 0;
+  for (const a of unmerged) {
+    let maxR = 0;
+    for (const layer of a.layers)
+      for (const t of Object.values(layer)) {
+        bytes += aligned(4 * t.r * t.in) + aligned(4 * t.r * t.out);
+        maxR = Math.max(maxR, t.r);
+      }
+    bytes += aligned(4 * Math.max(1, B * maxR));
+  }
+  const stage = mergeStaging(merged, CHUNK_ELEMENTS);
+  if (stage.terms) bytes += aligned(4 * stage.slab) + aligned(4 * stage.terms);
+  return bytes;
 }
 
 /** The largest step of a model: what the wasm kernels' scratch is sized for. */

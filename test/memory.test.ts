@@ -6,6 +6,7 @@ import type { WasmKernels } from '../src/kernels/wasm/index.js';
 import { planMemory } from '../src/memory.js';
 import { parseConfig, PHI_1_5 } from '../src/model/config.js';
 import { dirFiles } from '../src/node/files.js';
+import { readAdapter } from '../src/weights/adapter.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
 import { fixture, NODE } from './helpers.js';
 import { phi15Files } from './phi15.js';
@@ -47,6 +48,23 @@ describe('the plan equals what loading allocates', () => {
       phi.close();
     },
   );
+
+  test('with a LoRA adapter unmerged, and one merged as it loads', async () => {
+    const files = dirFiles(fixture('tiny-phi-f32'));
+    const cfg = parseConfig(readFileSync(fixture('tiny-phi-f32', 'config.json'), 'utf8'));
+    const adapter = await readAdapter(dirFiles(fixture('lora', 'tiny-phi-f32-r4')), cfg);
+    const ck = await Checkpoint.open(files);
+    const o = { dtype: 'q8', threads: 2, parallel: 2, maxPositions: 64, maxBatch: 8 } as const;
+    const plan = planMemory(ck, cfg, { ...o, adapters: { unmerged: [adapter], merged: [adapter] } });
+    await ck.close();
+    expect(plan.adapters).toBeGreaterThan(0);
+    const lora = dirFiles(fixture('lora', 'tiny-phi-f32-r4'));
+    const phi = await loadPhiFrom(files, { ...NODE, ...o, adapters: { a: lora }, merge: lora });
+    expect((phi.model.kernels as WasmKernels).usedBytes).toBe(plan.total);
+    await phi.complete({ ids: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }, { maxNewTokens: 2, adapter: 'a' });
+    expect((phi.model.kernels as WasmKernels).usedBytes).toBe(plan.total);
+    phi.close();
+  });
 
   test('what each dtype costs, per tensor kind', async () => {
     const ck = await Checkpoint.open(dirFiles(fixture('tiny-phi-f16')));

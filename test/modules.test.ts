@@ -58,7 +58,7 @@ describe('layer 0 of tiny-phi-f32 step by step', () => {
     const fc1 = new Float32Array(T * F);
     kernels.matmul(fc1, s.xNorm, w.layers[0].fc1.weight, w.layers[0].fc1.bias, T, D, F);
     check('mlp_fc1_pre_act', fc1);
-    mlp(s, w.layers[0], T, cfg, kernels);
+    mlp(s, w.layers[0], 0, T, rows, cfg, kernels);
     check('mlp_out', s.mlpOut.subarray(0, T * D));
 
     // the whole block from the embedding, then layer 1, against the residual after each layer

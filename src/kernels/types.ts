@@ -59,6 +59,21 @@ export interface Kernels {
     eps: number,
   ): void;
 
+  /**
+   * out (T, d) += scale · u (T, r) · v (r, d): a LoRA term's up-projection (u = x·Aᵀ, v = Bᵀ) and
+   * the merge of one into a weight (out = W, u = B, v = A). Each output's sum does not depend
+   * on how the work is split.
+   */
+  lora_add(
+    out: Float32Array,
+    u: Float32Array,
+    v: Float32Array,
+    scale: number,
+    T: number,
+    r: number,
+    d: number,
+  ): void;
+
   /** x (len,) <- gelu_new(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), in place. */
   gelu_new(x: Float32Array, len: number): void;
 

@@ -9,6 +9,7 @@
 import type { Kernels } from '../kernels/types.js';
 import type { SegmentRows } from './state.js';
 import type { PhiConfig } from './config.js';
+import { linear } from './lora.js';
 import { applyRotary } from './rotary.js';
 import type { RunState } from './state.js';
 import type { LayerWeights } from './weights.js';
@@ -24,10 +25,10 @@ export function attention(
   kernels: Kernels,
 ): void {
   const { hiddenSize: D, numHeads: H, headDim: Dh } = cfg;
-  // project to queries, keys, values
-  kernels.matmul(s.q, s.xNorm, w.q_proj.weight, w.q_proj.bias, T, D, D);
-  kernels.matmul(s.k, s.xNorm, w.k_proj.weight, w.k_proj.bias, T, D, D);
-  kernels.matmul(s.v, s.xNorm, w.v_proj.weight, w.v_proj.bias, T, D, D);
+  // project to queries, keys, values (with each sequence's LoRA terms, model/lora.ts)
+  linear(s.q, s.xNorm, w.q_proj, layer, 'q_proj', T, D, D, rows, kernels);
+  linear(s.k, s.xNorm, w.k_proj, layer, 'k_proj', T, D, D, rows, kernels);
+  linear(s.v, s.xNorm, w.v_proj, layer, 'v_proj', T, D, D, rows, kernels);
 
   for (const { cache, pos0, row0, T: n } of rows) {
     const part = (a: Float32Array) => a.subarray(row0 * D, (row0 + n) * D); // (n, D)
@@ -48,5 +49,5 @@ export function attention(
   }
 
   // mix the heads back into the residual width
-  kernels.matmul(s.attnOut, s.attnHeads, w.dense.weight, w.dense.bias, T, D, D);
+  linear(s.attnOut, s.attnHeads, w.dense, layer, 'dense', T, D, D, rows, kernels);
 }

@@ -24,6 +24,6 @@ export function block(
   const D = cfg.hiddenSize;
   layernorm(s.xNorm, s.x, w.input_layernorm, T, D, cfg.layerNormEps, kernels);
   attention(s, w, layer, T, rows, cfg, kernels);
-  mlp(s, w, T, cfg, kernels);
+  mlp(s, w, layer, T, rows, cfg, kernels);
   for (let i = 0; i < T * D; i++) s.x[i] += s.attnOut[i] + s.mlpOut[i];
 }

@@ -7,12 +7,15 @@
 // 0..tokens.length-1, and a later prompt that starts with the same tokens can reuse them.
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from './config.js';
+import type { LoraWeights } from './lora.js';
 
 export class KVCache {
   readonly keys: Float32Array; // (L, H, T_max, Dh)
   readonly values: Float32Array; // (L, H, T_max, Dh)
   /** The token at every cached position; its length is the number of positions held. */
   readonly tokens: number[] = [];
+  /** The LoRA adapter this sequence runs with (model/lora.ts), or null for the base model. */
+  private _adapter: LoraWeights | null = null;
 
   constructor(
     kernels: Kernels,
@@ -62,6 +65,16 @@ export class KVCache {
         }
       }
     }
+  }
+
+  get adapter(): LoraWeights | null {
+    return this._adapter;
+  }
+
+  /** Run with another adapter from now on: what is cached was computed with the old one. */
+  useAdapter(a: LoraWeights | null): void {
+    if (a !== this._adapter) this.truncate(0);
+    this._adapter = a;
   }
 
   /** Forget positions n and later (the keys and values there are overwritten next). */

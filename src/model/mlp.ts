@@ -2,19 +2,22 @@
 //   mlp(x) = fc2( gelu_new( fc1(x) ) )      fc1: D -> F,  fc2: F -> D,  both with bias
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from './config.js';
-import type { RunState } from './state.js';
+import { linear } from './lora.js';
+import type { RunState, SegmentRows } from './state.js';
 import type { LayerWeights } from './weights.js';
 
-/** s.mlpOut (T, D) <- mlp(s.xNorm (T, D)). */
+/** s.mlpOut (T, D) <- mlp(s.xNorm (T, D)) for layer `layer` (LoRA terms: model/lora.ts). */
 export function mlp(
   s: RunState,
   w: LayerWeights,
+  layer: number,
   T: number,
+  rows: readonly SegmentRows[],
   cfg: PhiConfig,
   kernels: Kernels,
 ): void {
   const { hiddenSize: D, intermediateSize: F } = cfg;
-  kernels.matmul(s.mlpHidden, s.xNorm, w.fc1.weight, w.fc1.bias, T, D, F); // (T, F)
+  linear(s.mlpHidden, s.xNorm, w.fc1, layer, 'fc1', T, D, F, rows, kernels); // (T, F)
   kernels.gelu_new(s.mlpHidden, T * F);
-  kernels.matmul(s.mlpOut, s.mlpHidden, w.fc2.weight, w.fc2.bias, T, F, D); // (T, D)
+  linear(s.mlpOut, s.mlpHidden, w.fc2, layer, 'fc2', T, F, D, rows, kernels); // (T, D)
 }

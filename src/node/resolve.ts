@@ -14,6 +14,8 @@ export interface ResolveOptions {
   cache?: string;
   /** Called as a download's bytes arrive (download.ts). */
   onProgress?: (file: string, loadedBytes: number, totalBytes: number) => void;
+  /** What is being resolved, for messages (default 'model'). */
+  kind?: 'model' | 'adapter';
 }
 
 /**
@@ -21,16 +23,19 @@ export interface ResolveOptions {
  * when missing there, downloaded into it first (unless offline).
  */
 export async function resolveModel(spec: string, o: ResolveOptions = {}): Promise<string> {
+  const kind = o.kind ?? 'model';
   if (existsSync(spec)) {
     if (!statSync(spec).isDirectory())
-      throw new Error(`${spec} is a file; --model takes a folder or a Hub id`);
+      throw new Error(`${spec} is a file; --${kind} takes a folder or a Hub id`);
     return spec;
   }
   const ref = parseModelRef(spec);
   if (!ref)
     throw new Error(
-      `model folder ${spec} not found (nor is it a Hub id like ${DEFAULT_MODEL}); ` +
-        '`phi download` gets microsoft/phi-1_5 into the Hugging Face cache, `phi synth --out DIR` writes a random model',
+      kind === 'adapter'
+        ? `adapter folder ${spec} not found (nor is it a Hub id like user/phi-1_5-lora): a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors`
+        : `model folder ${spec} not found (nor is it a Hub id like ${DEFAULT_MODEL}); ` +
+            '`phi download` gets microsoft/phi-1_5 into the Hugging Face cache, `phi synth --out DIR` writes a random model',
     );
   const cache = o.cache ?? hubCacheDir();
   const found = cachedSnapshot(ref, cache);

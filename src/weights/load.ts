@@ -1,6 +1,8 @@
 // Load a phi checkpoint (weights/checkpoint.ts) into PhiWeights, tensor by tensor, straight
 // into buffers the kernel backend allocated: no second full copy of the file is ever held.
 // What each parameter is called and held as: weights/names.ts.
+import { Merger, mergeStaging, termsFor, type PlacedTerm } from './merge.js';
+import type { LoraAdapter, LoraModule } from '../model/lora.js';
 import { f32ToF16, widenHalf } from '../formats/f16.js';
 import {
   allocQuantized,
@@ -37,15 +39,19 @@ export interface ProgressInfo {
   file?: string;
 }
 
-/** Read every parameter of the model described by `config` from `ck`. */
+/**
+ * Read every parameter of the model described by `config` from `ck`, with the LoRA adapters
+ * `merge` merged into their linear layers (weights/merge.ts).
+ */
 export async function loadWeights(
   ck: Checkpoint,
   cfg: PhiConfig,
   kernels: Kernels,
   options: LoadWeightsOptions = {},
+  merge: readonly LoraAdapter[] = [],
 ): Promise<PhiWeights> {
   const { vocabSize: V, hiddenSize: D, numLayers: L } = cfg;
-  const loader = new WeightLoader(ck, kernels, options);
+  const loader = new WeightLoader(ck, kernels, options, merge);
   const names = detectNames(ck, L);
   const embed_tokens = await loader.matrix(`${names.embed}.weight`, V, D, 'embedding');
   const layers: LayerWeights[] = [];
@@ -59,13 +65,21 @@ export async function loadWeights(
 class WeightLoader {
   private readonly want: WeightDType | 'auto';
   private loaded = 0;
+  private readonly merger: Merger;
 
   constructor(
     private readonly ck: Checkpoint,
     private readonly kernels: Kernels,
     private readonly options: LoadWeightsOptions,
+    private readonly merge: readonly LoraAdapter[],
   ) {
     this.want = options.dtype ?? 'auto';
+    this.merger = new Merger(kernels, mergeStaging(merge, CHUNK_ELEMENTS));
+  }
+
+  /** The merged adapters' terms for a matrix holding `modules` of layer l, rowsEach rows each. */
+  private terms(l: number, modules: LoraModule[], rowsEach: number): PlacedTerm[] {
+    return termsFor(this.merge, l, modules, rowsEach);
   }
 
   private progress = (bytes: number) => {
@@ -81,31 +95,35 @@ class WeightLoader {
     let q_proj: Linear, k_proj: Linear, v_proj: Linear;
     if ('fused' in qkv) {
       // Wqkv (3D, D): rows [0, D) are q, [D, 2D) k, [2D, 3D) v; views, not copies.
-      const fused = await this.linear(qkv.fused, 3 * D, D);
+      const terms = this.terms(l, ['q_proj', 'k_proj', 'v_proj'], D);
+      const fused = await this.linear(qkv.fused, 3 * D, D, terms);
       const part = (i: number): Linear => ({
         weight: sliceRows(fused.weight, i * D, D, D),
         bias: fused.bias.subarray(i * D, (i + 1) * D),
       });
       [q_proj, k_proj, v_proj] = [part(0), part(1), part(2)];
     } else {
-      q_proj = await this.linear(qkv.q, D, D);
-      k_proj = await this.linear(qkv.k, D, D);
-      v_proj = await this.linear(qkv.v, D, D);
+      q_proj = await this.linear(qkv.q, D, D, this.terms(l, ['q_proj'], D));
+      k_proj = await this.linear(qkv.k, D, D, this.terms(l, ['k_proj'], D));
+      v_proj = await this.linear(qkv.v, D, D, this.terms(l, ['v_proj'], D));
     }
     return {
       input_layernorm,
       q_proj,
       k_proj,
       v_proj,
-      dense: await this.linear(names.dense(l), D, D),
-      fc1: await this.linear(names.fc1(l), F, D),
-      fc2: await this.linear(names.fc2(l), D, F),
+      dense: await this.linear(names.dense(l), D, D, this.terms(l, ['dense'], D)),
+      fc1: await this.linear(names.fc1(l), F, D, this.terms(l, ['fc1'], F)),
+      fc2: await this.linear(names.fc2(l), D, F, this.terms(l, ['fc2'], D)),
     };
   }
 
-  /** A linear layer: its weight (re-encoded once if the backend wants, Kernels.prepare) and bias. */
-  async linear(name: string, out: number, inp: number): Promise<Linear> {
-    const w = await this.matrix(`${name}.weight`, out, inp, 'linear');
+  /**
+   * A linear layer: its weight, with `terms` merged in (W + s·B·A), re-encoded once if the
+   * backend wants (Kernels.prepare); and its bias.
+   */
+  async linear(name: string, out: number, inp: number, terms: PlacedTerm[] = []): Promise<Linear> {
+    const w = await this.matrix(`${name}.weight`, out, inp, 'linear', terms);
     return {
       weight: this.kernels.prepare ? this.kernels.prepare(w) : w,
       bias: await this.vector(`${name}.bias`, out),
@@ -116,16 +134,31 @@ class WeightLoader {
     return { weight: await this.vector(`${name}.weight`, D), bias: await this.vector(`${name}.bias`, D) };
   }
 
-  async matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): Promise<Weight> {
+  async matrix(
+    name: string,
+    rows: number,
+    cols: number,
+    role: 'linear' | 'embedding',
+    terms: PlacedTerm[] = [],
+  ): Promise<Weight> {
     const { ck, kernels } = this;
     const stored8 = ck.entries.get(name);
-    if (stored8?.info.dtype === 'U8') return this.readQuantized(stored8, name, rows, cols);
+    if (stored8?.info.dtype === 'U8') {
+      if (terms.length)
+        throw new Error(
+          `${stored8.file.source.name}: tensor "${name}" is stored quantized; an adapter merges into the original weights (load the adapter unmerged, or merge before quantizing)`,
+        );
+      return this.readQuantized(stored8, name, rows, cols);
+    }
     const e = ck.entry(name, [rows, cols]);
     const { dtype } = heldAs(ck, { name, shape: [rows, cols], role }, this.want);
+    // rows as f32, with the merged terms added; identity when there are none
+    const merged = (slab: Float32Array, row0: number, count: number) =>
+      terms.length ? this.merger.apply(slab, row0, count, cols, terms) : slab;
     if (dtype === 'q8' || dtype === 'q4') {
       const w = allocQuantized(kernels, dtype, rows, cols);
       await readRowsF32(e, rows, cols, this.progress, (slab, row0, count) =>
-        quantizeRows(slab, count, cols, w, row0),
+        quantizeRows(merged(slab, row0, count), count, cols, w, row0),
       );
       return w;
     }
@@ -133,7 +166,14 @@ class WeightLoader {
       dtype === 'f16'
         ? { dtype, data: kernels.allocU16(rows * cols) }
         : { dtype: 'f32', data: kernels.allocF32(rows * cols) };
-    await readInto(e, w, this.progress);
+    if (!terms.length) await readInto(e, w, this.progress);
+    else
+      await readRowsF32(e, rows, cols, this.progress, (slab, row0, count) => {
+        const m = merged(slab, row0, count);
+        const start = row0 * cols;
+        if (w.dtype === 'f32') w.data.set(m, start);
+        else for (let i = 0; i < count * cols; i++) w.data[start + i] = f32ToF16(m[i]);
+      });
     return w;
   }
 
@@ -181,7 +221,8 @@ function sliceRows(w: Weight, row0: number, rows: number, cols: number): Weight 
     : { dtype: 'f32', data: w.data.subarray(a, b) };
 }
 
-const CHUNK_ELEMENTS = 1 << 22; // convert through a 4M-element window, never a full copy
+/** Conversions go through a window of this many elements, never a full copy of a tensor. */
+export const CHUNK_ELEMENTS = 1 << 22;
 
 /** Read a (rows, cols) tensor as f32, a slab of rows at a time, into `use(slab, row0, count)`. */
 async function readRowsF32(

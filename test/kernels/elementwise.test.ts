@@ -42,3 +42,33 @@ describe(`wasm elementwise (seed ${SEED})`, () => {
     }
   });
 });
+
+describe(`wasm lora_add (seed ${SEED})`, () => {
+  test('out += s·u·v over awkward sizes, the same on 1 and 3 threads', () => {
+    const rand = xorshift(SEED + 30);
+    for (const T of [1, 2, 5])
+      for (const r of [1, 3, 4, 16])
+        for (const d of [1, 3, 17, 130, 2051]) {
+          const u = fill(one.allocF32(T * r), rand);
+          const v = fill(one.allocF32(r * d), rand);
+          const base = fill(one.allocF32(T * d), rand);
+          const want = Float32Array.from(base);
+          ref.lora_add(want, u, v, 0.75, T, r, d);
+          const got1 = Float32Array.from(base);
+          const o1 = copyTo(one, got1);
+          one.lora_add(o1, u, v, 0.75, T, r, d);
+          expectClose(o1, want, 1e-5, 1e-5, `lora_add T=${T} r=${r} d=${d}`);
+          const o3 = copyTo(three, base);
+          three.lora_add(o3, copyTo(three, u), copyTo(three, v), 0.75, T, r, d);
+          expect(Array.from(o3)).toEqual(Array.from(o1));
+        }
+  });
+
+  test('r = 0 and d = 0 change nothing', () => {
+    const out = one.allocF32(3).fill(2);
+    one.lora_add(out, one.allocF32(1), one.allocF32(1), 1, 1, 0, 3);
+    expect(Array.from(out)).toEqual([2, 2, 2]);
+    one.lora_add(out, one.allocF32(1), one.allocF32(1), 1, 1, 1, 0);
+    expect(Array.from(out)).toEqual([2, 2, 2]);
+  });
+});

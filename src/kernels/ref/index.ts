@@ -3,6 +3,7 @@ import type { Kernels, Weight } from '../types.js';
 import { attention } from './attention.js';
 import { gelu_new } from './gelu.js';
 import { layernorm } from './layernorm.js';
+import { lora_add } from './lora.js';
 import { matmul_f16, matmul_f32 } from './matmul.js';
 import { matmul_q4, matmul_q8, quantize_act } from './quant.js';
 import { rotary } from './rotary.js';
@@ -12,6 +13,7 @@ export {
   attention,
   gelu_new,
   layernorm,
+  lora_add,
   matmul_f16,
   matmul_f32,
   matmul_q4,
@@ -54,5 +56,6 @@ export function createRefKernels(): Kernels {
     gelu_new,
     rotary,
     attention,
+    lora_add,
   };
 }

@@ -410,6 +410,20 @@ export class WasmKernels implements Kernels {
     this.run('gelu_new', { x: this.ptr(x), len });
   }
 
+  lora_add(
+    out: Float32Array,
+    u: Float32Array,
+    v: Float32Array,
+    scale: number,
+    T: number,
+    r: number,
+    d: number,
+  ): void {
+    const [o, up, vp] = [out, u, v].map((a) => this.ptr(a));
+    // a decode step's term (r·d multiply-adds) is cheaper than waking the other threads
+    this.run('lora_add', { out: o, u: up, v: vp, scale, T, r, d }, T * r * d < 1 << 17);
+  }
+
   layernorm(
     out: Float32Array,
     x: Float32Array,

@@ -69,6 +69,13 @@ export const OPS = {
     f32: ['eps'],
   },
   gelu_new: { params: ['x', 'from', 'to'], split: 'len', align: 4 },
+  /** A LoRA term's up-projection and the merge (twin: src/kernels/ref/lora.ts). */
+  lora_add: {
+    params: ['out', 'u', 'v', 'scale', 'T', 'r', 'd', 'from', 'to'],
+    split: 'd',
+    align: 4,
+    f32: ['scale'],
+  },
   /** The bench's bandwidth probe: bytes [from, to) of ptr, in whole cache lines. */
   stream_sum: { params: ['ptr', 'from', 'to'], split: 'bytes', align: 64 },
   /** The bench's arithmetic peak: units [from, to) of `reps` rounds of 48 multiply-adds. */
