@@ -55,7 +55,10 @@ describe('the plan equals what loading allocates', () => {
     const adapter = await readAdapter(dirFiles(fixture('lora', 'tiny-phi-f32-r4')), cfg);
     const ck = await Checkpoint.open(files);
     const o = { dtype: 'q8', threads: 2, parallel: 2, maxPositions: 64, maxBatch: 8 } as const;
-    const plan = planMemory(ck, cfg, { ...o, adapters: { unmerged: [adapter], merged: [adapter] } });
+    const plan = planMemory(ck, cfg, {
+      ...o,
+      adapters: { unmerged: [adapter], merged: [adapter] },
+    });
     await ck.close();
     expect(plan.adapters).toBeGreaterThan(0);
     const lora = dirFiles(fixture('lora', 'tiny-phi-f32-r4'));
