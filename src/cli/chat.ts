@@ -14,6 +14,7 @@ import type { GenerateOptions } from '../generation.js';
 import { turnStops } from '../prompts.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
 import {
+  ADAPTER_FLAGS,
   HELP,
   load,
   MODEL_FLAGS,
@@ -165,6 +166,7 @@ export const chatCommand: Command = {
     RAW,
     ...SAMPLING_FLAGS,
     ...MODEL_FLAGS,
+    ...ADAPTER_FLAGS,
     HELP,
   ],
   run: async (v) => {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { loadTokenizer, type LoadOptions } from '../load.js';
 import type { GenerateOptions } from '../generation.js';
 import type { Phi } from '../engine.js';
-import { dirFiles, loadPhi } from '../node/index.js';
+import { dirFiles, loadPhi, type NodeLoadOptions } from '../node/index.js';
 import { DEFAULT_MODEL } from '../node/hub.js';
 import { resolveModel } from '../node/resolve.js';
 import { TOKENIZER_DIR } from '../node/synth.js';
@@ -100,6 +100,41 @@ export const SAMPLING_FLAGS: Flag[] = [
     help: 'stop when the text contains STR',
   },
 ];
+/** LoRA adapters for the commands that run the model (generate, chat, logits). */
+export const ADAPTER_FLAGS: Flag[] = [
+  {
+    name: 'adapter',
+    type: 'string',
+    arg: 'DIR|ID',
+    multiple: true,
+    help: 'a PEFT LoRA adapter (folder or Hub id), merged into the weights at load; repeatable',
+  },
+  {
+    name: 'no-merge',
+    type: 'boolean',
+    help: 'apply --adapter unmerged: the base weights stay as loaded (exact on a q8/q4 base)',
+  },
+];
+/** The name an unmerged --adapter runs under. */
+const CLI_ADAPTER = 'adapter';
+
+/** The --adapter load options: merged by default, one unmerged with --no-merge. */
+function adapterOptions(v: Values): Pick<NodeLoadOptions, 'adapters' | 'merge'> {
+  const list = (v.adapter as string[] | undefined) ?? [];
+  if (v['no-merge'] && list.length !== 1)
+    throw new UsageError(
+      list.length
+        ? `--no-merge applies one --adapter, got ${list.length}`
+        : '--no-merge needs an --adapter',
+    );
+  if (!list.length) return {};
+  return v['no-merge'] ? { adapters: { [CLI_ADAPTER]: list[0] } } : { merge: list };
+}
+
+/** The adapter a command's requests name: the unmerged --adapter, else none. */
+export const requestAdapter = (v: Values): string | undefined =>
+  v['no-merge'] && v.adapter ? CLI_ADAPTER : undefined;
+
 export const HELP: Flag = { name: 'help', short: 'h', type: 'boolean', help: 'this help' };
 export const QUIET: Flag = MODEL_FLAGS.find((f) => f.name === 'quiet')!;
 export const RAW: Flag = {
@@ -171,14 +206,17 @@ export function asFlagError(e: unknown): unknown {
  * Resolve --model and load it, with progress on stderr; library errors name the flags. A
  * command that reads or writes text needs the folder's tokenizer.json (`idsOnly`: not).
  */
-export async function load(v: Values, extra: LoadOptions = {}, idsOnly = false): Promise<Phi> {
+export async function load(v: Values, extra: NodeLoadOptions = {}, idsOnly = false): Promise<Phi> {
   const options = loadOptions(v); // a typo in a flag is reported before a 2.8 GB download
+  const adapters = adapterOptions(v);
   const dir = await modelDir(v);
   let phi: Phi;
   try {
     phi = await loadPhi(dir, {
       ...options,
+      ...adapters,
       ...extra,
+      offline: v.offline === true,
       progress: v.quiet ? null : process.stderr,
     });
   } catch (e) {
@@ -202,6 +240,7 @@ export function samplingOptions(v: Values): GenerateOptions {
     repetitionPenalty: v['repetition-penalty'] as number | undefined,
     seed: v.seed as number | undefined,
     stop: (v.stop as string[] | undefined)?.map((s) => text(v, s)),
+    adapter: requestAdapter(v),
   };
 }
 

@@ -3,6 +3,7 @@ import type { Values } from './args.js';
 import { UsageError } from './args.js';
 import { FORMATS, type FormatName } from '../prompts.js';
 import {
+  ADAPTER_FLAGS,
   HELP,
   load,
   MODEL_FLAGS,
@@ -99,6 +100,7 @@ export const generateCommand: Command = {
     RAW,
     ...SAMPLING_FLAGS,
     ...MODEL_FLAGS,
+    ...ADAPTER_FLAGS,
     HELP,
   ],
   run: generate,

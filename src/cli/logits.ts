@@ -1,6 +1,14 @@
 // `phi logits`: the logits of token ids as JSON, the last position or every one.
 import { UsageError, type Values } from './args.js';
-import { HELP, load, MODEL_FLAGS, parseIds, type Command } from './common.js';
+import {
+  ADAPTER_FLAGS,
+  HELP,
+  load,
+  MODEL_FLAGS,
+  parseIds,
+  requestAdapter,
+  type Command,
+} from './common.js';
 
 async function logits(v: Values): Promise<void> {
   if (v.ids === undefined) throw new UsageError('logits needs --ids 1,2,3');
@@ -10,10 +18,15 @@ async function logits(v: Values): Promise<void> {
   const out = process.stdout;
   out.write(`{"ids":${JSON.stringify(ids)},"logits":[`);
   let first = true;
-  phi.eachLogits(ids, v.all === true, (row) => {
-    out.write((first ? '' : ',') + JSON.stringify(Array.from(row)));
-    first = false;
-  });
+  phi.eachLogits(
+    ids,
+    v.all === true,
+    (row) => {
+      out.write((first ? '' : ',') + JSON.stringify(Array.from(row)));
+      first = false;
+    },
+    { adapter: requestAdapter(v) },
+  );
   out.write(']}\n');
   phi.close();
 }
@@ -26,6 +39,7 @@ export const logitsCommand: Command = {
     { name: 'ids', type: 'string', arg: '1,2,3', help: 'token ids' },
     { name: 'all', type: 'boolean', help: 'every position, not only the last' },
     ...MODEL_FLAGS,
+    ...ADAPTER_FLAGS,
     HELP,
   ],
   run: logits,

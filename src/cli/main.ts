@@ -8,6 +8,7 @@ import type { Command } from './common.js';
 import { downloadCommand } from './download.js';
 import { generateCommand } from './generate.js';
 import { logitsCommand } from './logits.js';
+import { mergeCommand } from './merge.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
 import { synthCommand } from './synth.js';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   detokenize: detokenizeCommand,
   download: downloadCommand,
   quantize: quantizeCommand,
+  merge: mergeCommand,
   serve: serveCommand,
   synth: synthCommand,
 };

@@ -77,12 +77,14 @@ const vector = (name: string, v: Float32Array): Out => ({
   bytes: bytesOf(v),
 });
 
+/**
+ * Write a loaded model (`phi quantize`: its linear layers quantized; `phi merge`: f16 or f32
+ * with adapters merged in) with transformers' names, atomically.
+ */
 export async function saveModel(phi: Phi, sourceDir: string, outDir: string): Promise<string[]> {
   const { config: cfg } = phi;
   const w = phi.model.weights;
   const q = w.layers[0].fc1.weight.dtype;
-  if (q !== 'q8' && q !== 'q4')
-    throw new Error('saveModel writes quantized models: load with dtype q8 or q4');
   const { vocabSize: V, hiddenSize: D, intermediateSize: F } = cfg;
   const tensors: Out[] = [matrix('model.embed_tokens.weight', w.embed_tokens, V, D)];
   w.layers.forEach((l, i) => {
@@ -117,10 +119,13 @@ async function writeSaved(
   q: string,
 ): Promise<string[]> {
   // each tensor straight from memory: no second copy of the model
+  const quantized = q === 'q8' || q === 'q4';
   await writeSafetensorsFile(
     path.join(outDir, 'model.safetensors'),
     tensors.map((t) => ({ ...t, byteLength: t.bytes.length, bytes: () => t.bytes })),
-    { format: 'pt', [QUANT_KEY]: q, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT },
+    quantized
+      ? { format: 'pt', [QUANT_KEY]: q, [QUANT_LAYOUT_KEY]: QUANT_LAYOUT }
+      : { format: 'pt' },
   );
   const copied = ['model.safetensors'];
   for (const f of [
