@@ -29,7 +29,7 @@ import { badAdapterName, readAdapter } from './weights/adapter.js';
 import { DEFAULTS } from './defaults.js';
 import type { ModelFiles } from './io/source.js';
 import { KVCache } from './model/kv_cache.js';
-import { uploadAdapter, type LoraWeights } from './model/lora.js';
+import { sameUse, uploadAdapter, type AdapterUse, type LoraWeights } from './model/lora.js';
 import { badTokenId } from './model/token_ids.js';
 import { formatBytes } from './memory.js';
 import type { PhiForCausalLM, Segment } from './model/causal_lm.js';
@@ -51,7 +51,7 @@ export const yieldToEventLoop = (): Promise<void> =>
 class Request {
   slot: KVCache | null = null;
   /** The LoRA adapter it runs with (options.adapter), or null for the base model. */
-  adapter: LoraWeights | null = null;
+  adapter: AdapterUse | null = null;
   /** Prompt tokens already in the slot's cache. */
   prefilled = 0;
   cached = 0;
@@ -98,6 +98,14 @@ class Request {
       decodeTokensPerS: this.decodeSeconds > 0 ? this.decodeSteps / this.decodeSeconds : 0,
     };
   }
+}
+
+/** Which adapter a call runs with (GenerateOptions has the same two fields). */
+export interface AdapterChoice {
+  /** A LoRA adapter loaded unmerged, by name; default none (the base model). */
+  adapter?: string | null;
+  /** A multiple of the adapter's trained scale (default 1; 0 is the base model). */
+  adapterScale?: number;
 }
 
 export class Phi {
@@ -169,12 +177,19 @@ export class Phi {
     return a;
   }
 
-  /** The adapter for an options.adapter value: undefined or null is the base model. */
-  private loraFor(name: string | null | undefined): LoraWeights | null {
-    if (name === undefined || name === null) return null;
+  /** What options.adapter and adapterScale ask for: undefined, null or scale 0 is the base model. */
+  private loraFor(o: { adapter?: string | null; adapterScale?: number }): AdapterUse | null {
+    const { adapter: name, adapterScale: scale = 1 } = o;
+    if (typeof scale !== 'number' || !Number.isFinite(scale))
+      throw new Error(`adapter scale must be a finite number, got ${JSON.stringify(scale)}`);
+    if (name === undefined || name === null) {
+      if (o.adapterScale !== undefined) throw new Error('adapter scale needs an adapter');
+      return null;
+    }
     if (typeof name !== 'string')
       throw new Error(`adapter must be a name (a string), got ${JSON.stringify(name)}`);
-    return this.lora(name);
+    const lora = this.lora(name);
+    return scale === 0 ? null : { lora, scale };
   }
 
   /** Add an adapter read by readAdapter() (weights/adapter.ts), to run unmerged under `name`. */
@@ -206,13 +221,13 @@ export class Phi {
    */
   unloadAdapter(name: string): void {
     const a = this.lora(name);
-    const users = [...this.running, ...this.queue].filter((r) => r.adapter === a).length;
+    const users = [...this.running, ...this.queue].filter((r) => r.adapter?.lora === a).length;
     if (users)
       throw new Error(
         `adapter ${JSON.stringify(name)} is in use by ${users} request(s): unload it when they end`,
       );
     this.loras.delete(name);
-    for (const slot of this.slots) if (slot.adapter === a) slot.useAdapter(null);
+    for (const slot of this.slots) if (slot.adapter?.lora === a) slot.useAdapter(null);
   }
 
   /** Slots (requests served at the same time). */
@@ -314,9 +329,9 @@ export class Phi {
    * Logits of a whole sequence from scratch: (V,) for the last position, or (T, V). Runs at
    * once on a free slot (and throws if there is none: generations hold them all).
    */
-  logits(ids: number[], all = false, options: { adapter?: string | null } = {}): Float32Array {
+  logits(ids: number[], all = false, options: AdapterChoice = {}): Float32Array {
     this.checkPrompt(ids);
-    const adapter = this.loraFor(options.adapter);
+    const adapter = this.loraFor(options);
     const slot = this.takeFreeSlot('logits');
     slot.useAdapter(adapter);
     try {
@@ -336,10 +351,10 @@ export class Phi {
     ids: number[],
     all: boolean,
     row: (logits: Float32Array, position: number) => void,
-    options: { adapter?: string | null } = {},
+    options: AdapterChoice = {},
   ): void {
     this.checkPrompt(ids);
-    const adapter = this.loraFor(options.adapter);
+    const adapter = this.loraFor(options);
     this.withFreeSlot('logits', (cache) => {
       cache.useAdapter(adapter);
       const { maxBatch: B } = this.model.state;
@@ -369,7 +384,7 @@ export class Phi {
   generate(prompt: Prompt, options: GenerateOptions = {}): Generation {
     if (this.closed) throw new Error('the model was closed');
     validateGenerateOptions(options);
-    const adapter = this.loraFor(options.adapter);
+    const adapter = this.loraFor(options);
     const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt) : [...prompt.ids];
     this.checkPrompt(promptIds);
     const eos = this.eosId ?? this.tokenizer?.eosId ?? DEFAULTS.eosId;
@@ -453,7 +468,7 @@ export class Phi {
       let best = 0;
       let bestLen = -1;
       this.free.forEach((slot, i) => {
-        const n = slot.adapter === r.adapter ? commonPrefix(slot.tokens, r.promptIds) : 0;
+        const n = sameUse(slot.adapter, r.adapter) ? commonPrefix(slot.tokens, r.promptIds) : 0;
         if (n > bestLen) [best, bestLen] = [i, n];
       });
       const slot = this.free.splice(best, 1)[0];

@@ -21,6 +21,8 @@ export interface GenerateOptions extends SamplingOptions {
   topLogprobs?: number;
   /** A LoRA adapter loaded unmerged (loadPhi's `adapters`, Phi.loadAdapter), by name; default the base model. */
   adapter?: string | null;
+  /** A multiple of the adapter's trained scale s (default 1; 0 is the base model). */
+  adapterScale?: number;
 }
 
 export type StopReason = 'eos' | 'stop' | 'length' | 'context' | 'abort';

@@ -155,6 +155,29 @@ describe('LoRA adapters (PEFT layout)', () => {
     }
   });
 
+  test('adapterScale multiplies the trained scale: 2 is lora_alpha doubled, 0 the base model', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lora-'));
+    cpSync(ADAPTER, dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, 'adapter_config.json'),
+      JSON.stringify({ ...CONFIG, lora_alpha: 16 }),
+    );
+    const phi = await loadPhi(BASE, { backend: 'wasm', adapters: { r4: ADAPTER, doubled: dir } });
+    try {
+      const ids = CASES[1].input_ids;
+      const twice = Array.from(phi.logits(ids, false, { adapter: 'r4', adapterScale: 2 }));
+      expect(twice).toEqual(Array.from(phi.logits(ids, false, { adapter: 'doubled' })));
+      const none = Array.from(phi.logits(ids, false, { adapter: 'r4', adapterScale: 0 }));
+      expect(none).toEqual(Array.from(phi.logits(ids)));
+      expect(() => phi.logits(ids, false, { adapterScale: 1 })).toThrow(
+        /adapter scale needs an adapter/,
+      );
+    } finally {
+      phi.close();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
   test('loaded and unloaded at run time; unloading one in use is refused', async () => {
     const phi = await loadPhi(BASE, { backend: 'js' });
     try {

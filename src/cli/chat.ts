@@ -15,6 +15,7 @@ import { turnStops } from '../prompts.js';
 import { DEFAULTS, withDefaults } from '../defaults.js';
 import {
   ADAPTER_FLAGS,
+  adapterOptions,
   HELP,
   load,
   MODEL_FLAGS,
@@ -170,7 +171,7 @@ export const chatCommand: Command = {
     HELP,
   ],
   run: async (v) => {
-    const code = await chat(await load(v), {
+    const code = await chat(await load(v, adapterOptions(v)), {
       system: v.system === undefined ? undefined : text(v, v.system as string),
       user: (v.user as string) ?? DEFAULTS.userName,
       assistant: (v.assistant as string) ?? DEFAULTS.assistantName,

@@ -119,7 +119,7 @@ export const ADAPTER_FLAGS: Flag[] = [
 const CLI_ADAPTER = 'adapter';
 
 /** The --adapter load options: merged by default, one unmerged with --no-merge. */
-function adapterOptions(v: Values): Pick<NodeLoadOptions, 'adapters' | 'merge'> {
+export function adapterOptions(v: Values): Pick<NodeLoadOptions, 'adapters' | 'merge'> {
   const list = (v.adapter as string[] | undefined) ?? [];
   if (v['no-merge'] && list.length !== 1)
     throw new UsageError(
@@ -208,13 +208,11 @@ export function asFlagError(e: unknown): unknown {
  */
 export async function load(v: Values, extra: NodeLoadOptions = {}, idsOnly = false): Promise<Phi> {
   const options = loadOptions(v); // a typo in a flag is reported before a 2.8 GB download
-  const adapters = adapterOptions(v);
   const dir = await modelDir(v);
   let phi: Phi;
   try {
     phi = await loadPhi(dir, {
       ...options,
-      ...adapters,
       ...extra,
       offline: v.offline === true,
       progress: v.quiet ? null : process.stderr,

@@ -4,6 +4,7 @@ import { UsageError } from './args.js';
 import { FORMATS, type FormatName } from '../prompts.js';
 import {
   ADAPTER_FLAGS,
+  adapterOptions,
   HELP,
   load,
   MODEL_FLAGS,
@@ -40,7 +41,7 @@ async function generate(v: Values): Promise<void> {
     prompt = f.template(prompt);
     options.stop = [...f.stop, ...(options.stop ?? [])];
   }
-  const phi = await load(v, {}, typeof prompt !== 'string' && v.json === true);
+  const phi = await load(v, adapterOptions(v), typeof prompt !== 'string' && v.json === true);
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   const run = phi.generate(prompt, { ...options, signal: abort.signal });

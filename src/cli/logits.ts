@@ -2,6 +2,7 @@
 import { UsageError, type Values } from './args.js';
 import {
   ADAPTER_FLAGS,
+  adapterOptions,
   HELP,
   load,
   MODEL_FLAGS,
@@ -13,7 +14,7 @@ import {
 async function logits(v: Values): Promise<void> {
   if (v.ids === undefined) throw new UsageError('logits needs --ids 1,2,3');
   const ids = parseIds(v.ids as string);
-  const phi = await load(v, {}, true); // ids in, numbers out
+  const phi = await load(v, adapterOptions(v), true); // ids in, numbers out
   // streamed row by row: --all over a long prompt is T x 51200 numbers
   const out = process.stdout;
   out.write(`{"ids":${JSON.stringify(ids)},"logits":[`);

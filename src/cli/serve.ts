@@ -5,11 +5,12 @@
 import * as path from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import type { Phi } from '../engine.js';
-import type { LoadOptions } from '../load.js';
+import type { NodeLoadOptions } from '../node/index.js';
 import { DEFAULT_MODEL, parseModelRef } from '../node/hub.js';
 import { serve } from '../node/serve.js';
 import { resolveOptions } from '../server/index.js';
-import type { Values } from './args.js';
+import { badAdapterName } from '../weights/adapter.js';
+import { UsageError, type Values } from './args.js';
 import { asFlagError, HELP, load, MODEL_FLAGS, type Command } from './common.js';
 
 /** The name the server reports, and the other names it answers to. */
@@ -23,8 +24,30 @@ export function servedNames(v: Values): { name: string; aliases: string[] } {
   return { name, aliases: [...new Set([own, short, spec])].filter((n) => n !== name) };
 }
 
-async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): Promise<void> {
+/** --adapter NAME=DIR|ID, repeatable: the adapters served unmerged, each a model id. */
+function servedAdapters(v: Values, base: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const spec of (v.adapter as string[] | undefined) ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1)
+      throw new UsageError(
+        `--adapter takes NAME=DIR|ID (the name requests give as model), got "${spec}"`,
+      );
+    const name = spec.slice(0, eq);
+    const bad = badAdapterName(name);
+    if (bad) throw new UsageError(`--adapter ${spec}: ${bad}`);
+    if (name in out || base.includes(name))
+      throw new UsageError(
+        `--adapter ${spec}: the name ${name} is already the ${name in out ? 'name of another adapter' : "base model's"}`,
+      );
+    out[name] = spec.slice(eq + 1);
+  }
+  return out;
+}
+
+async function runServe(v: Values, load: (extra: NodeLoadOptions) => Promise<Phi>): Promise<void> {
   const { name, aliases } = servedNames(v);
+  const adapters = servedAdapters(v, [name, ...aliases]);
   const options = {
     queue: v.queue as number | undefined,
     apiKey: v['api-key'] as string | undefined,
@@ -54,7 +77,7 @@ async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): 
   };
   const log = (line: string) => say(`${new Date().toISOString()} ${line}\n`);
   const parallel = (v.parallel as number | undefined) ?? 1;
-  const loading = load({ parallel });
+  const loading = load({ parallel, ...(Object.keys(adapters).length ? { adapters } : {}) });
   loading.catch(() => {}); // handled below; the server answers 503 meanwhile
   const server = await serve(loading, {
     host: v.host as string | undefined,
@@ -88,7 +111,7 @@ async function runServe(v: Values, load: (extra: LoadOptions) => Promise<Phi>): 
     return;
   }
   say(
-    `phi serve: ready: ${server.url}/v1, model "${name}" (${phi.parallel} slot(s) of ${phi.model.contextLength} positions, ${phi.model.kernels.name})\n`,
+    `phi serve: ready: ${server.url}/v1, model "${name}"${phi.adapters.length ? ` and adapter(s) ${phi.adapters.map((a) => `"${a}"`).join(', ')}` : ''} (${phi.parallel} slot(s) of ${phi.model.contextLength} positions, ${phi.model.kernels.name})\n`,
   );
   const signal = await stopped;
   say(`phi serve: ${signal}: stopping (connections get ${graceMs / 1000} s to finish)\n`);
@@ -123,6 +146,13 @@ export const serveCommand: Command = {
       arg: 'N',
       min: 0,
       help: 'requests that may wait for a slot; more get 503 (default 16)',
+    },
+    {
+      name: 'adapter',
+      type: 'string',
+      arg: 'NAME=DIR',
+      multiple: true,
+      help: 'serve a PEFT LoRA adapter (folder or Hub id) as model NAME, unmerged; repeatable',
     },
     { name: 'api-key', type: 'string', arg: 'KEY', help: 'require Authorization: Bearer KEY' },
     {

@@ -7,7 +7,7 @@
 // 0..tokens.length-1, and a later prompt that starts with the same tokens can reuse them.
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from './config.js';
-import type { LoraWeights } from './lora.js';
+import { sameUse, type AdapterUse } from './lora.js';
 
 export class KVCache {
   readonly keys: Float32Array; // (L, H, T_max, Dh)
@@ -15,7 +15,7 @@ export class KVCache {
   /** The token at every cached position; its length is the number of positions held. */
   readonly tokens: number[] = [];
   /** The LoRA adapter this sequence runs with (model/lora.ts), or null for the base model. */
-  private _adapter: LoraWeights | null = null;
+  private _adapter: AdapterUse | null = null;
 
   constructor(
     kernels: Kernels,
@@ -67,13 +67,13 @@ export class KVCache {
     }
   }
 
-  get adapter(): LoraWeights | null {
+  get adapter(): AdapterUse | null {
     return this._adapter;
   }
 
-  /** Run with another adapter from now on: what is cached was computed with the old one. */
-  useAdapter(a: LoraWeights | null): void {
-    if (a !== this._adapter) this.truncate(0);
+  /** Run with another adapter (or scale) from now on: what is cached was computed with the old. */
+  useAdapter(a: AdapterUse | null): void {
+    if (!sameUse(a, this._adapter)) this.truncate(0);
     this._adapter = a;
   }
 

@@ -50,6 +50,15 @@ export interface LoraWeights {
   readonly u: Float32Array;
 }
 
+/** What a sequence runs with: an adapter, at a multiple of its scale (1: as trained). */
+export interface AdapterUse {
+  readonly lora: LoraWeights;
+  readonly scale: number;
+}
+
+export const sameUse = (a: AdapterUse | null, b: AdapterUse | null): boolean =>
+  a === b || (a !== null && b !== null && a.lora === b.lora && a.scale === b.scale);
+
 /** Copy an adapter's terms into the kernels' memory (B transposed once, here). */
 export function uploadAdapter(
   name: string,
@@ -90,29 +99,22 @@ export function linear(
   T: number,
   n: number,
   d: number,
-  rows: readonly { cache: { adapter: LoraWeights | null }; row0: number; T: number }[],
+  rows: readonly { cache: { adapter: AdapterUse | null }; row0: number; T: number }[],
   kernels: Kernels,
 ): void {
   kernels.matmul(out, x, lin.weight, lin.bias, T, n, d);
   for (let i = 0; i < rows.length;) {
-    const adapter = rows[i].cache.adapter;
+    const use = rows[i].cache.adapter;
     let j = i + 1;
-    while (j < rows.length && rows[j].cache.adapter === adapter) j++;
-    const term = adapter?.layers[layer][module];
-    if (adapter && term) {
+    while (j < rows.length && sameUse(rows[j].cache.adapter, use)) j++;
+    const term = use?.lora.layers[layer][module];
+    if (use && term) {
       const row0 = rows[i].row0;
       const m = rows[j - 1].row0 + rows[j - 1].T - row0; // rows of these sequences
-      const u = adapter.u.subarray(0, m * term.r);
+      const u = use.lora.u.subarray(0, m * term.r);
       kernels.matmul(u, x.subarray(row0 * n, (row0 + m) * n), term.A, null, m, n, term.r);
-      kernels.lora_add(
-        out.subarray(row0 * d, (row0 + m) * d),
-        u,
-        term.Bt,
-        term.scale,
-        m,
-        term.r,
-        d,
-      );
+      const scale = term.scale * use.scale;
+      kernels.lora_add(out.subarray(row0 * d, (row0 + m) * d), u, term.Bt, scale, m, term.r, d);
     }
     i = j;
   }

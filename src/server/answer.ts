@@ -59,7 +59,7 @@ export async function answer(
     id: ctx.newId(reply.idPrefix),
     object: reply.chunkObject,
     created: Math.floor(Date.now() / 1000),
-    model: ctx.o.modelName,
+    model: options.adapter ?? ctx.o.modelName, // the adapter a request ran with, by its name
   };
   if (!req.stream) {
     const pieces: TokenPiece[] = [];

@@ -4,7 +4,7 @@ import type { Phi } from '../engine.js';
 import { ServerContext } from './context.js';
 import { chatCompletions } from './endpoints/chat.js';
 import { completions } from './endpoints/completions.js';
-import { getModel, health, listModels } from './endpoints/models.js';
+import { getModel, health, listModels, loraAdapters } from './endpoints/models.js';
 import { detokenize, tokenize } from './endpoints/tokenize.js';
 import { ApiError } from './errors.js';
 import { useHttp } from './http.js';
@@ -19,7 +19,8 @@ const ROUTES: [method: 'GET' | 'POST', path: string, endpoint: Endpoint][] = [
   ['GET', '/v1/models/:id{.+}', getModel],
   ['POST', '/v1/completions', completions],
   ['POST', '/v1/chat/completions', chatCompletions],
-  // llama-server's tokenizer endpoints
+  // llama-server's adapter list and tokenizer endpoints
+  ['GET', '/lora-adapters', loraAdapters],
   ['POST', '/tokenize', tokenize],
   ['POST', '/detokenize', detokenize],
 ];

@@ -2,7 +2,7 @@
 // generations running, and the steps each request takes on its way to the engine.
 import type { Context } from 'hono';
 import { yieldToEventLoop, type Phi } from '../engine.js';
-import type { Generation, GenerationResult } from '../generation.js';
+import type { GenerateOptions, Generation, GenerationResult } from '../generation.js';
 import { badTokenId } from '../model/token_ids.js';
 import { safePieces } from '../tokenizer/tokenizer.js';
 import { ApiError, badField } from './errors.js';
@@ -151,18 +151,71 @@ export class ServerContext {
     return json as Json;
   }
 
-  /** `model` names what to run; one model is served, so any name is it unless strictModel. */
+  /** `model` must be a string when given; what it names is checked once the model is there. */
   checkModel(b: Json): void {
     if (b.model === undefined || b.model === null) return;
     if (typeof b.model !== 'string') throw badField('model', 'must be a string');
-    if (this.o.strictModel && !this.names.has(b.model))
-      throw new ApiError(
-        400,
-        `model ${JSON.stringify(b.model.slice(0, 200))} is not served here; this server has ${[...this.names].map((n) => JSON.stringify(n)).join(', ')}`,
-        'invalid_request_error',
-        'model',
-        'model_not_found',
+  }
+
+  /** The names a request's `model` may give: the base model's, then each adapter's. */
+  servedNames(p: Phi | null): string[] {
+    return [...this.names, ...(p?.adapters ?? [])];
+  }
+
+  /**
+   * The adapter a request runs with: `model` naming a loaded adapter, or llama-server's
+   * `lora: [{id, scale}]` (ids in --adapter order, scale a multiple of the trained one). One
+   * model and no adapters: any name is that model, unless strictModel. With adapters served, a
+   * name that is neither the base nor one of them is refused: running the base instead of a
+   * mistyped adapter would be a silent wrong answer.
+   */
+  adapterOf(p: Phi, b: Json): Pick<GenerateOptions, 'adapter' | 'adapterScale'> {
+    const adapters = p.adapters;
+    let chosen: string | undefined;
+    const model = b.model as string | undefined | null;
+    if (typeof model === 'string' && !this.names.has(model)) {
+      if (adapters.includes(model)) chosen = model;
+      else if (this.o.strictModel || adapters.length)
+        throw new ApiError(
+          400,
+          `model ${JSON.stringify(model.slice(0, 200))} is not served here; this server has ${this.servedNames(
+            p,
+          )
+            .map((n) => JSON.stringify(n))
+            .join(', ')}`,
+          'invalid_request_error',
+          'model',
+          'model_not_found',
+        );
+    }
+    if (b.lora === undefined || b.lora === null) return chosen ? { adapter: chosen } : {};
+    if (!Array.isArray(b.lora))
+      throw badField('lora', "must be an array of {id, scale} (llama-server's adapter list)");
+    const used: { name: string; scale: number }[] = [];
+    b.lora.forEach((e: unknown, i) => {
+      const where = `lora[${i}]`;
+      if (typeof e !== 'object' || e === null || Array.isArray(e))
+        throw badField(where, 'must be an object {id, scale}');
+      const { id, scale } = e as Json;
+      if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= adapters.length)
+        throw badField(
+          `${where}.id`,
+          `must be the index of a loaded adapter (${adapters.length ? adapters.map((n, k) => `${k} = ${n}`).join(', ') : 'none is loaded'}), got ${JSON.stringify(id)}`,
+        );
+      const sc = scale ?? 1;
+      if (typeof sc !== 'number' || !Number.isFinite(sc))
+        throw badField(`${where}.scale`, `must be a number, got ${JSON.stringify(scale)}`);
+      if (sc !== 0) used.push({ name: adapters[id as number], scale: sc });
+    });
+    if (used.length > 1)
+      throw badField(
+        'lora',
+        `one adapter per request is supported, got ${used.length} with a scale other than 0`,
       );
+    if (chosen && used.length && used[0].name !== chosen)
+      throw badField('lora', `names adapter ${used[0].name}, but model names ${chosen}`);
+    if (!used.length) return chosen ? { adapter: chosen, adapterScale: 0 } : {};
+    return { adapter: used[0].name, adapterScale: used[0].scale };
   }
 
   /** A generation request: authorized, its body read, its model and sampling fields checked. */
@@ -173,7 +226,9 @@ export class ServerContext {
     // max_tokens is bounded by the context, known once the model is there
     await this.loading;
     const ctx = this.model?.model.contextLength ?? Infinity;
-    return { b, req: samplingRequest(b, chat, Math.min(this.o.maxTokens, ctx), ctx) };
+    const req = samplingRequest(b, chat, Math.min(this.o.maxTokens, ctx), ctx);
+    if (this.model) Object.assign(req.options, this.adapterOf(this.model, b));
+    return { b, req };
   }
 
   /**
