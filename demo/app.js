@@ -51,6 +51,16 @@ $('folder').onchange = async (e) => {
   load({ files });
 };
 
+// an adapter folder picked beside the model: loaded unmerged, used by every generation until
+// "base model" unloads it
+$('adapter').onchange = async (e) => {
+  const files = {};
+  for (const f of e.target.files) files[f.name] = new Uint8Array(await f.arrayBuffer());
+  $('adapter-status').textContent = 'loading adapter...';
+  engine.postMessage({ type: 'adapter', files });
+};
+$('no-adapter').onclick = () => engine.postMessage({ type: 'adapter', files: null });
+
 $('generate').onclick = () => {
   state.text = '';
   state.busy = true;
@@ -139,9 +149,16 @@ engine.onmessage = ({ data: m }) => {
       (m.isolated ? '' : ' (no cross-origin isolation: one thread)') +
       `; loaded in ${m.seconds.toFixed(1)} s`;
     $('generate').disabled = $('inspect').disabled = false;
+    $('adapter').disabled = false;
+    $('no-adapter').disabled = true;
+    $('adapter-status').textContent = '';
     $('layer').innerHTML = [...Array(m.layers).keys()].map((l) => `<option>${l}</option>`).join('');
     $('head').innerHTML = [...Array(m.heads).keys()].map((h) => `<option>${h}</option>`).join('');
     state.loaded = true;
+  } else if (m.type === 'adapter') {
+    state.adapter = m.summary;
+    $('adapter-status').textContent = m.summary ? `generating with the adapter: ${m.summary}` : '';
+    $('no-adapter').disabled = !m.summary;
   } else if (m.type === 'piece') {
     state.text += m.text;
     $('output').append(m.text);
@@ -174,6 +191,7 @@ engine.onmessage = ({ data: m }) => {
       state.loaded = false;
       $('model-status').textContent = 'error: ' + m.message;
     } else if (m.during === 'inspect') $('tokens').textContent = 'error: ' + m.message;
+    else if (m.during === 'adapter') $('adapter-status').textContent = 'error: ' + m.message;
     else $('done').textContent = 'error: ' + m.message;
     $('generate').disabled = !state.loaded;
     $('stop').disabled = true;

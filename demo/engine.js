@@ -4,6 +4,7 @@
 import { FORMATS, inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/index.js';
 
 let phi = null;
+let adapter = null; // the picked LoRA adapter's name, when one is loaded
 let abort = null;
 let current = null; // the running generation
 
@@ -14,6 +15,7 @@ onmessage = async ({ data: m }) => {
     if (m.type === 'load') {
       phi?.close();
       phi = null;
+      adapter = null;
       const files = m.files ? memoryFiles('picked folder', m.files) : urlFiles(m.url);
       const threads = self.crossOriginIsolated ? m.threads : 1;
       const t0 = performance.now();
@@ -35,7 +37,7 @@ onmessage = async ({ data: m }) => {
     } else if (m.type === 'generate') {
       abort = new AbortController();
       const stop = FORMATS[m.format]?.stop ?? [];
-      const run = phi.generate(m.prompt, { ...m.options, stop, signal: abort.signal });
+      const run = phi.generate(m.prompt, { ...m.options, stop, signal: abort.signal, adapter });
       current = run;
       const t0 = performance.now();
       let n = 0;
@@ -54,6 +56,20 @@ onmessage = async ({ data: m }) => {
         stop: r.stopMessage,
         prefill: r.prefillTokensPerS,
         decode: r.decodeTokensPerS,
+      });
+    } else if (m.type === 'adapter') {
+      await current?.result().catch(() => {}); // not while a generation runs with the old one
+      if (adapter) phi.unloadAdapter(adapter);
+      adapter = null;
+      if (m.files) {
+        await phi.loadAdapter('picked', memoryFiles('picked adapter folder', m.files));
+        adapter = 'picked';
+      }
+      const info = adapter ? phi.adapterInfo(adapter) : null;
+      send('adapter', {
+        summary: info
+          ? `rank ${info.r}, alpha ${info.lora_alpha}, on ${info.targets.join(', ')}`
+          : null,
       });
     } else if (m.type === 'stop') {
       abort?.abort();

@@ -13,6 +13,7 @@
 //     `npm ci` and `npm test`, which are what CI itself runs.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -74,6 +75,15 @@ beforeAll(async () => {
     path.join(bin, 'phi'),
     `#!/bin/sh\nexec "${process.execPath}" "${path.join(ROOT, 'bin', 'phi.js')}" "$@"\n`,
     { mode: 0o755 },
+  );
+  // the README's ./my-adapter: a PEFT LoRA adapter of the synth model's (tiny) shapes
+  cpSync(
+    path.join(ROOT, 'test', 'fixtures', 'lora', 'tiny-phi-f32-r4'),
+    path.join(work, 'my-adapter'),
+    {
+      recursive: true,
+      filter: (src) => !/(lora_reference\.json|grads\.safetensors)$/.test(src),
+    },
   );
   writeFileSync(
     path.join(work, 'prime.py'),
