@@ -1,7 +1,7 @@
 // LoRA adapters through the `phi` command: generate/logits --adapter (merged, and --no-merge),
 // and phi merge writing a checkpoint that loads as a plain model.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Checkpoint } from '../src/weights/checkpoint.js';
@@ -18,11 +18,12 @@ const CASE = REF.inference.cases[2] as {
   greedy_new_tokens: number[];
 };
 
-function phi(args: string[]) {
+function phi(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'phi.js'), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -90,6 +91,40 @@ describe('phi --adapter and phi merge', () => {
       expect(m / CASE.max_abs_logit_all_positions).toBeLessThan(1e-4);
     } finally {
       rmSync(path.dirname(out), { recursive: true, force: true });
+    }
+  });
+
+  test('an adapter by Hub id resolves through the Hugging Face cache, offline', () => {
+    const cache = mkdtempSync(path.join(tmpdir(), 'hf-'));
+    try {
+      const commit = 'a'.repeat(40);
+      const snap = path.join(cache, 'models--someone--phi-1_5-lora', 'snapshots', commit);
+      mkdirSync(snap, { recursive: true });
+      for (const f of ['adapter_config.json', 'adapter_model.safetensors'])
+        cpSync(path.join(ADAPTER, f), path.join(snap, f));
+      mkdirSync(path.join(cache, 'models--someone--phi-1_5-lora', 'refs'));
+      writeFileSync(path.join(cache, 'models--someone--phi-1_5-lora', 'refs', 'main'), commit);
+      const args = [
+        'generate',
+        '--model',
+        MODEL,
+        '--ids',
+        CASE.input_ids.join(','),
+        '-n',
+        '6',
+        '--json',
+        '-q',
+      ];
+      const env = { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1' };
+      const r = phi([...args, '--adapter', 'someone/phi-1_5-lora'], env);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout.trim().split('\n').pop()!).ids).toEqual(
+        CASE.greedy_new_tokens.slice(0, 6),
+      );
+      const missing = phi([...args, '--adapter', 'someone/other-lora'], env);
+      expect(missing.stderr).toMatch(/someone\/other-lora is not in the Hugging Face cache/);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 

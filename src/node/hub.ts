@@ -52,7 +52,7 @@ export function cachedCommit(ref: ModelRef, cache = hubCacheDir()): string | nul
   return null;
 }
 
-/** The files a loadable model folder needs; what is missing in `dir` (none: it loads). */
+/** The files a loadable model (or PEFT adapter) folder needs; what is missing in `dir` (none: it loads). */
 export function missingFiles(dir: string): string[] {
   const has = (f: string) => {
     try {
@@ -61,6 +61,9 @@ export function missingFiles(dir: string): string[] {
       return false;
     }
   };
+  // a PEFT adapter's snapshot: its config and its weights
+  if (has('adapter_config.json'))
+    return has('adapter_model.safetensors') ? [] : ['adapter_model.safetensors'];
   const missing = ['config.json', 'tokenizer.json'].filter((f) => !has(f));
   if (has('model.safetensors.index.json')) {
     try {
