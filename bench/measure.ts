@@ -8,7 +8,13 @@ import { parseArgs } from 'node:util';
 import type { WeightDType } from '../src/kernels/types.js';
 import { createWasmKernels, type WasmKernels } from '../src/kernels/wasm/index.js';
 import type { PhiForCausalLM } from '../src/model/causal_lm.js';
-import { PHI_1_5 } from '../src/model/config.js';
+import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
+import {
+  LORA_MODULES,
+  uploadAdapter,
+  type LoraAdapter,
+  type LoraModule,
+} from '../src/model/lora.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { bestSeconds, roofWeight } from './batch-roof.js';
@@ -63,6 +69,9 @@ export interface ConfigResult {
   measurements: Measurement[];
   peak_rss_bytes: number;
   load_seconds: number;
+  /** --lora R: every sequence ran a random rank-R adapter on all six targets, unmerged (0: none) */
+  lora_rank: number;
+  lora_upload_seconds: number;
   profile?: Profile;
 }
 
@@ -204,9 +213,41 @@ function profile(model: PhiForCausalLM, tokens = 16): Profile {
   };
 }
 
+/** A LoRA adapter of rank r on every target of every layer, small random values. */
+function randomAdapter(cfg: PhiConfig, r: number): LoraAdapter {
+  const { hiddenSize: D, intermediateSize: F } = cfg;
+  let seed = 1;
+  const rand = (n: number) =>
+    Float32Array.from(
+      { length: n },
+      () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.02,
+    );
+  const shapes: Record<LoraModule, [number, number]> = {
+    q_proj: [D, D],
+    k_proj: [D, D],
+    v_proj: [D, D],
+    dense: [D, D],
+    fc1: [D, F],
+    fc2: [F, D],
+  };
+  const layers = Array.from({ length: cfg.numLayers }, () => {
+    const terms: LoraAdapter['layers'][number] = {};
+    for (const m of LORA_MODULES) {
+      const [inp, out] = shapes[m];
+      terms[m] = { r, scale: 2, A: rand(r * inp), B: rand(out * r), in: inp, out };
+    }
+    return terms;
+  });
+  return {
+    source: 'random',
+    layers,
+    info: { r, lora_alpha: 2 * r, use_rslora: false, targets: [...LORA_MODULES] },
+  };
+}
+
 const USAGE =
   'usage: node dist/bench/measure.js [--dtype f16|f32|q8|q4] [--threads N] [--prefill N[,N..]] ' +
-  '[--decode N[,N..]] [--runs N] [--model DIR] [--profile]   (one JSON line on stdout)';
+  '[--decode N[,N..]] [--runs N] [--model DIR] [--profile] [--lora R]   (one JSON line on stdout)';
 
 async function main() {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -222,6 +263,7 @@ async function main() {
       runs: { type: 'string', default: '3' },
       model: { type: 'string' },
       profile: { type: 'boolean' },
+      lora: { type: 'string', default: '0' },
     },
   });
   const dtype = values.dtype as WeightDType;
@@ -249,6 +291,25 @@ async function main() {
     model = syntheticPhi(kernels, dtype, { maxPositions });
   }
   const loadSeconds = (performance.now() - t0) / 1000;
+  const loraRank = Number(values.lora);
+  let loraSeconds = 0;
+  if (loraRank > 0) {
+    // a random adapter of this rank on all six targets, applied unmerged to every sequence
+    const t1 = performance.now();
+    const lora = uploadAdapter(
+      'bench',
+      randomAdapter(model.config, loraRank),
+      model.kernels,
+      model.state.maxBatch,
+    );
+    loraSeconds = (performance.now() - t1) / 1000;
+    const plain = model.newCache.bind(model);
+    model.newCache = () => {
+      const c = plain();
+      c.useAdapter({ lora, scale: 1 });
+      return c;
+    };
+  }
 
   // warm-up: compile tiers, fault in pages, wake the workers
   const warm = model.newCache();
@@ -271,6 +332,8 @@ async function main() {
     measurements,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     load_seconds: loadSeconds,
+    lora_rank: loraRank,
+    lora_upload_seconds: loraSeconds,
     profile: values.profile ? profile(model) : undefined,
   };
   model.kernels.close?.();

@@ -8,6 +8,8 @@
 //   npm run bench -- --serve       also the HTTP server with 1, 2 and 4 concurrent streams
 //   npm run bench -- --vs-llama DIR  only the same-sitting comparison with llama.cpp's llama-bench
 //                                  (bench/vs-llama.ts; with --gguf DIR, --node PATH,PATH, --rounds N)
+//   npm run bench -- --adapter     only LoRA: decode with random rank-8 and rank-16 adapters on all
+//                                  six targets, unmerged, against none (merged runs the base kernels)
 //
 // Weights: microsoft/phi-1_5 when it is in the Hugging Face cache (or weights/phi-1_5), else
 // synthetic weights of the exact phi-1.5 shapes (speed does not depend on values); every
@@ -246,6 +248,7 @@ async function main() {
       node: { type: 'string' },
       rounds: { type: 'string' },
       dtype: { type: 'string' },
+      adapter: { type: 'boolean' },
     },
   });
   const cores = availableParallelism();
@@ -256,6 +259,7 @@ async function main() {
       : [...new Set([1, cores])];
   const top = Math.max(...threadList);
   if (values['vs-llama'] !== undefined) return compareWithLlama(values, top);
+  if (values.adapter) return adapterCost(values, top);
   const model = realModel();
   log(
     `phi-wasm bench: phi-1.5 (${model ? `weights from ${model}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
@@ -405,6 +409,45 @@ function compareWithLlama(
   writeFileSync(out, JSON.stringify(full, null, 2) + '\n');
   log(`\nwrote ${path.relative(ROOT, out)}`);
   if (values.json) process.stdout.write(JSON.stringify(full) + '\n');
+}
+
+/** --adapter: decode with an unmerged adapter of rank 8 and 16 against none, same threads. */
+function adapterCost(values: { dtype?: string; json?: boolean }, threads: number) {
+  const dtypes = (values.dtype ?? 'f16,q8,q4').split(',');
+  const rows: Record<string, number | string>[] = [];
+  for (const dtype of dtypes) {
+    const at: Record<number, ConfigResult> = {};
+    for (const r of [0, 8, 16]) {
+      log(`running ${dtype}, ${threads} threads, ${r ? `rank-${r} adapter` : 'no adapter'} ...`);
+      at[r] = child<ConfigResult>('measure.js', [
+        ...['--dtype', dtype, '--threads', String(threads), '--prefill', '16'],
+        ...['--decode', '64', '--runs', '3', '--lora', String(r)],
+      ]);
+    }
+    const tps = (r: number) => at[r].measurements[0].decode_tokens_per_s;
+    for (const r of [8, 16])
+      rows.push({
+        dtype,
+        threads,
+        rank: r,
+        decode_tokens_per_s: tps(r),
+        decode_tokens_per_s_no_adapter: tps(0),
+        ratio: tps(r) / tps(0),
+        upload_seconds: at[r].lora_upload_seconds,
+      });
+  }
+  const text = [
+    '',
+    `LoRA unmerged, random adapters on q, k, v, dense, fc1, fc2; decode (median of 3 x 64 tokens), node ${process.version}`,
+    'dtype thr rank  tok/s  no adapter  ratio  upload s',
+    ...rows.map(
+      (r) =>
+        `${String(r.dtype).padEnd(5)} ${String(r.threads).padStart(3)} ${String(r.rank).padStart(4)} ${(r.decode_tokens_per_s as number).toFixed(2).padStart(6)} ${(r.decode_tokens_per_s_no_adapter as number).toFixed(2).padStart(11)} ${(r.ratio as number).toFixed(3).padStart(6)} ${(r.upload_seconds as number).toFixed(2).padStart(9)}`,
+    ),
+  ].join('\n');
+  (values.json ? log : (x: string) => process.stdout.write(x + '\n'))(text);
+  if (values.json)
+    process.stdout.write(JSON.stringify({ adapter: rows, node: process.version }) + '\n');
 }
 
 await main();

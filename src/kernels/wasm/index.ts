@@ -319,15 +319,13 @@ export class WasmKernels implements Kernels {
     const sc = this.scratch;
     switch (w.dtype) {
       case 'f32':
-        this.run('matmul_f32', {
-          out: o,
-          x: this.ptr(x),
-          w: this.ptr(w.data),
-          bias: bias0,
-          T,
-          n,
-          d,
-        });
+        // a LoRA down-projection (d = r rows) is cheaper than waking the other threads; the
+        // split never changes a row's sum
+        this.run(
+          'matmul_f32',
+          { out: o, x: this.ptr(x), w: this.ptr(w.data), bias: bias0, T, n, d },
+          T * n * d < 1 << 17,
+        );
         return;
       case 'f16': {
         // the widening leaves a 2^-112 (and the re-encoding 2^log2Scale) to put on x
