@@ -20,6 +20,12 @@ export interface BatchRoof {
   compute_roof_tokens_per_s: number;
 }
 
+/** The median of xs (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /** Seconds one call of f takes: the best of 5 timings of `reps` calls, after `warm` calls. */
 export function bestSeconds(f: () => void, reps: number, warm: number): number {
   for (let i = 0; i < warm; i++) f();

@@ -17,7 +17,7 @@ import {
 } from '../src/model/lora.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
-import { bestSeconds, roofWeight } from './batch-roof.js';
+import { bestSeconds, median, roofWeight } from './batch-roof.js';
 import { blockWeights, syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
 
 export interface Measurement {
@@ -89,11 +89,6 @@ function q4Sums(k: unknown): ConfigResult['q4_sums'] {
       ? 'i32'
       : `i16 for ${i16} of ${picks.length} shapes`;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Deterministic prompt ids (values do not change speed). */
 const promptIds = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919 + 11) % 50000);

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { median } from './batch-roof.js';
 import type { ConfigResult } from './measure.js';
 
 /** phi-wasm's dtype and the GGUF type llama.cpp runs for it. */
@@ -83,12 +84,6 @@ export interface VsOptions {
   /** runs measure.js with these arguments under a node executable; returns its result */
   measure: (node: string, args: string[]) => ConfigResult;
   log: (s: string) => void;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** llama-bench inside a llama.cpp folder, wherever its build put it. */

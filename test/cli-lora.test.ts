@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Checkpoint } from '../src/weights/checkpoint.js';
 import { dirFiles } from '../src/node/files.js';
-import { ROOT, fixture } from './helpers.js';
+import { ROOT, fixture, maxAbsDiff } from './helpers.js';
 
 const MODEL = fixture('tiny-phi-f32');
 const ADAPTER = fixture('lora', 'tiny-phi-f32-r4');
@@ -28,31 +28,21 @@ function phi(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const greedy = (extra: string[]) => {
-  const r = phi([
-    'generate',
-    '--model',
-    MODEL,
-    '--ids',
-    CASE.input_ids.join(','),
-    '-n',
-    '6',
-    '--json',
-    '-q',
-    ...extra,
-  ]);
+/** generate's greedy ids for the case, after asserting it ran cleanly. */
+const greedy = (extra: string[], env: Record<string, string> = {}) => {
+  const args = ['generate', '--model', MODEL, '--ids', CASE.input_ids.join(','), '-n', '6'];
+  const r = phi([...args, '--json', '-q', ...extra], env);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!).ids as number[];
 };
 
-const logitsErr = (extra: string[]) => {
-  const r = phi(['logits', '--model', MODEL, '--ids', CASE.input_ids.join(','), '-q', ...extra]);
+/** phi logits' last row against the merged reference, relative to max |logit|. */
+const logitsErr = (extra: string[], model = MODEL) => {
+  const r = phi(['logits', '--model', model, '--ids', CASE.input_ids.join(','), '-q', ...extra]);
   expect(r.code).toBe(0);
   const got = JSON.parse(r.stdout).logits[0] as number[];
-  let m = 0;
-  for (let i = 0; i < got.length; i++) m = Math.max(m, Math.abs(got[i] - CASE.logits_last[i]));
-  return m / CASE.max_abs_logit_all_positions;
+  return maxAbsDiff(got, CASE.logits_last) / CASE.max_abs_logit_all_positions;
 };
 
 describe('phi --adapter and phi merge', () => {
@@ -84,11 +74,7 @@ describe('phi --adapter and phi merge', () => {
       for (const [name, e] of b.entries)
         expect(e.info.shape).toEqual(a.entries.get(name)!.info.shape);
       await Promise.all([a.close(), b.close()]);
-      const merged = phi(['logits', '--model', out, '--ids', CASE.input_ids.join(','), '-q']);
-      const got = JSON.parse(merged.stdout).logits[0] as number[];
-      let m = 0;
-      for (let i = 0; i < got.length; i++) m = Math.max(m, Math.abs(got[i] - CASE.logits_last[i]));
-      expect(m / CASE.max_abs_logit_all_positions).toBeLessThan(1e-4);
+      expect(logitsErr([], out)).toBeLessThan(1e-4);
     } finally {
       rmSync(path.dirname(out), { recursive: true, force: true });
     }
@@ -104,24 +90,13 @@ describe('phi --adapter and phi merge', () => {
         cpSync(path.join(ADAPTER, f), path.join(snap, f));
       mkdirSync(path.join(cache, 'models--someone--phi-1_5-lora', 'refs'));
       writeFileSync(path.join(cache, 'models--someone--phi-1_5-lora', 'refs', 'main'), commit);
-      const args = [
-        'generate',
-        '--model',
-        MODEL,
-        '--ids',
-        CASE.input_ids.join(','),
-        '-n',
-        '6',
-        '--json',
-        '-q',
-      ];
       const env = { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1' };
-      const r = phi([...args, '--adapter', 'someone/phi-1_5-lora'], env);
-      expect(r.stderr).toBe('');
-      expect(JSON.parse(r.stdout.trim().split('\n').pop()!).ids).toEqual(
-        CASE.greedy_new_tokens.slice(0, 6),
+      const want = CASE.greedy_new_tokens.slice(0, 6);
+      expect(greedy(['--adapter', 'someone/phi-1_5-lora'], env)).toEqual(want);
+      const missing = phi(
+        ['generate', '--model', MODEL, '--ids', '1', '--adapter', 'someone/other-lora', '-q'],
+        env,
       );
-      const missing = phi([...args, '--adapter', 'someone/other-lora'], env);
       expect(missing.stderr).toMatch(/someone\/other-lora is not in the Hugging Face cache/);
     } finally {
       rmSync(cache, { recursive: true, force: true });
