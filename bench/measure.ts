@@ -8,17 +8,18 @@ import { parseArgs } from 'node:util';
 import type { WeightDType } from '../src/kernels/types.js';
 import { createWasmKernels, type WasmKernels } from '../src/kernels/wasm/index.js';
 import type { PhiForCausalLM } from '../src/model/causal_lm.js';
-import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
-import {
-  LORA_MODULES,
-  uploadAdapter,
-  type LoraAdapter,
-  type LoraModule,
-} from '../src/model/lora.js';
+import { PHI_1_5 } from '../src/model/config.js';
+import { uploadAdapter, type AdapterUse, type LoraWeights } from '../src/model/lora.js';
 import { loadPhi } from '../src/node/index.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { bestSeconds, median, roofWeight } from './batch-roof.js';
-import { blockWeights, syntheticPhi, weightBytesPerToken, weightsPerToken } from './synthetic.js';
+import {
+  blockWeights,
+  randomAdapter,
+  syntheticPhi,
+  weightBytesPerToken,
+  weightsPerToken,
+} from './synthetic.js';
 
 export interface Measurement {
   prefill_tokens: number;
@@ -69,10 +70,25 @@ export interface ConfigResult {
   measurements: Measurement[];
   peak_rss_bytes: number;
   load_seconds: number;
-  /** --lora R: every sequence ran a random rank-R adapter on all six targets, unmerged (0: none) */
-  lora_rank: number;
-  lora_upload_seconds: number;
+  /** --lora R[,R..]: decode with random adapters of these ranks, unmerged, against none */
+  lora?: LoraResult[];
   profile?: Profile;
+}
+
+/** Decode with one unmerged adapter against none, the runs interleaved in one process. */
+export interface LoraResult {
+  rank: number;
+  /** median of the runs */
+  decode_tokens_per_s: number;
+  /** the no-adapter runs interleaved with these (median) */
+  decode_tokens_per_s_no_adapter: number;
+  /** median over the rounds of (no adapter's seconds / this one's), each pair run back to back */
+  ratio: number;
+  ratios: number[];
+  /** copying the adapter into the kernels' memory (B transposed) */
+  upload_seconds: number;
+  /** its f32 terms */
+  bytes: number;
 }
 
 /** Which integer sums the q4 matmuls ran with (src/kernels/wasm/pick.ts), where there was a choice. */
@@ -129,6 +145,61 @@ function measure(
     decode_tokens_per_s_best: rate(decode, decodeSeconds, (s) => Math.min(...s)),
     decode_seconds: decodeSeconds,
   };
+}
+
+/** Seconds to decode `decode` greedy tokens after a `prefill`-token prompt, with `use` or none. */
+function decodeSeconds(
+  model: PhiForCausalLM,
+  use: AdapterUse | null,
+  prefill: number,
+  decode: number,
+): number {
+  const cache = model.newCache();
+  if (use) cache.useAdapter(use);
+  let logits = model.forward(promptIds(prefill), 0, cache);
+  const t = performance.now();
+  for (let i = 0; i < decode; i++) {
+    let next = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v] > logits[next]) next = v;
+    logits = model.forward([next], prefill + i, cache);
+  }
+  return (performance.now() - t) / 1000;
+}
+
+/**
+ * Each round decodes with no adapter, then with each one: a ratio is taken within a round,
+ * seconds apart, since this machine's speed drifts by the minute.
+ */
+function adapterRounds(
+  model: PhiForCausalLM,
+  uploads: { r: number; lora: LoraWeights; seconds: number }[],
+  prefill: number,
+  decode: number,
+  rounds: number,
+): LoraResult[] {
+  const none: number[] = [];
+  const each = uploads.map(() => [] as number[]);
+  for (let round = 0; round < Math.max(3, rounds); round++) {
+    none.push(decodeSeconds(model, null, prefill, decode));
+    uploads.forEach((u, i) =>
+      each[i].push(decodeSeconds(model, { lora: u.lora, scale: 1 }, prefill, decode)),
+    );
+  }
+  return uploads.map((u, i) => {
+    const ratios = each[i].map((s, k) => none[k] / s);
+    let bytes = 0;
+    for (const terms of u.lora.layers)
+      for (const t of Object.values(terms)) bytes += (t.A.data.length + t.Bt.length) * 4;
+    return {
+      rank: u.r,
+      decode_tokens_per_s: decode / median(each[i]),
+      decode_tokens_per_s_no_adapter: decode / median(none),
+      ratio: median(ratios),
+      ratios,
+      upload_seconds: u.seconds,
+      bytes,
+    };
+  });
 }
 
 /**
@@ -208,41 +279,9 @@ function profile(model: PhiForCausalLM, tokens = 16): Profile {
   };
 }
 
-/** A LoRA adapter of rank r on every target of every layer, small random values. */
-function randomAdapter(cfg: PhiConfig, r: number): LoraAdapter {
-  const { hiddenSize: D, intermediateSize: F } = cfg;
-  let seed = 1;
-  const rand = (n: number) =>
-    Float32Array.from(
-      { length: n },
-      () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.02,
-    );
-  const shapes: Record<LoraModule, [number, number]> = {
-    q_proj: [D, D],
-    k_proj: [D, D],
-    v_proj: [D, D],
-    dense: [D, D],
-    fc1: [D, F],
-    fc2: [F, D],
-  };
-  const layers = Array.from({ length: cfg.numLayers }, () => {
-    const terms: LoraAdapter['layers'][number] = {};
-    for (const m of LORA_MODULES) {
-      const [inp, out] = shapes[m];
-      terms[m] = { r, scale: 2, A: rand(r * inp), B: rand(out * r), in: inp, out };
-    }
-    return terms;
-  });
-  return {
-    source: 'random',
-    layers,
-    info: { r, lora_alpha: 2 * r, use_rslora: false, targets: [...LORA_MODULES] },
-  };
-}
-
 const USAGE =
   'usage: node dist/bench/measure.js [--dtype f16|f32|q8|q4] [--threads N] [--prefill N[,N..]] ' +
-  '[--decode N[,N..]] [--runs N] [--model DIR] [--profile] [--lora R]   (one JSON line on stdout)';
+  '[--decode N[,N..]] [--runs N] [--model DIR] [--profile] [--lora R[,R..]]   (one JSON line on stdout)';
 
 async function main() {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -286,26 +325,16 @@ async function main() {
     model = syntheticPhi(kernels, dtype, { maxPositions });
   }
   const loadSeconds = (performance.now() - t0) / 1000;
-  const loraRank = Number(values.lora);
-  let loraSeconds = 0;
-  if (loraRank > 0) {
-    // a random adapter of this rank on all six targets, applied unmerged to every sequence
+  // --lora R[,R..]: random adapters of these ranks on all six targets, applied unmerged
+  const loraRanks = values
+    .lora!.split(',')
+    .map(Number)
+    .filter((r) => r > 0);
+  const uploads = loraRanks.map((r) => {
     const t1 = performance.now();
-    const lora = uploadAdapter(
-      'bench',
-      randomAdapter(model.config, loraRank),
-      model.kernels,
-      model.state.maxBatch,
-    );
-    loraSeconds = (performance.now() - t1) / 1000;
-    const plain = model.newCache.bind(model);
-    model.newCache = () => {
-      const c = plain();
-      c.useAdapter({ lora, scale: 1 });
-      return c;
-    };
-  }
-
+    const lora = uploadAdapter(`r${r}`, randomAdapter(model.config, r), model.kernels, 1);
+    return { r, lora, seconds: (performance.now() - t1) / 1000 };
+  });
   // warm-up: compile tiers, fault in pages, wake the workers
   const warm = model.newCache();
   model.forward(promptIds(16), 0, warm);
@@ -314,6 +343,9 @@ async function main() {
   const measurements = prefills.map((p, i) =>
     measure(model, p, decodes[i] ?? decodes[0], runs[i] ?? runs[0]),
   );
+  const lora = uploads.length
+    ? adapterRounds(model, uploads, prefills[0], decodes[0], runs[0])
+    : undefined;
   const result: ConfigResult = {
     dtype,
     threads,
@@ -327,8 +359,7 @@ async function main() {
     measurements,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     load_seconds: loadSeconds,
-    lora_rank: loraRank,
-    lora_upload_seconds: loraSeconds,
+    lora,
     profile: values.profile ? profile(model) : undefined,
   };
   model.kernels.close?.();

@@ -411,38 +411,39 @@ function compareWithLlama(
   if (values.json) process.stdout.write(JSON.stringify(full) + '\n');
 }
 
-/** --adapter: decode with an unmerged adapter of rank 8 and 16 against none, same threads. */
+/** --adapter: decode with unmerged adapters of rank 8 and 16 against none, interleaved in one process. */
 function adapterCost(values: { dtype?: string; json?: boolean }, threads: number) {
   const dtypes = (values.dtype ?? 'f16,q8,q4').split(',');
   const rows: Record<string, number | string>[] = [];
   for (const dtype of dtypes) {
-    const at: Record<number, ConfigResult> = {};
-    for (const r of [0, 8, 16]) {
-      log(`running ${dtype}, ${threads} threads, ${r ? `rank-${r} adapter` : 'no adapter'} ...`);
-      at[r] = child<ConfigResult>('measure.js', [
-        ...['--dtype', dtype, '--threads', String(threads), '--prefill', '16'],
-        ...['--decode', '64', '--runs', '3', '--lora', String(r)],
-      ]);
-    }
-    const tps = (r: number) => at[r].measurements[0].decode_tokens_per_s;
-    for (const r of [8, 16])
+    log(`running ${dtype}, ${threads} threads: no adapter, rank 8, rank 16, in turn, 5 rounds ...`);
+    const result = child<ConfigResult>('measure.js', [
+      ...['--dtype', dtype, '--threads', String(threads), '--prefill', '16'],
+      ...['--decode', '64', '--runs', '5', '--lora', '8,16'],
+    ]);
+    for (const l of result.lora!)
       rows.push({
         dtype,
         threads,
-        rank: r,
-        decode_tokens_per_s: tps(r),
-        decode_tokens_per_s_no_adapter: tps(0),
-        ratio: tps(r) / tps(0),
-        upload_seconds: at[r].lora_upload_seconds,
+        rank: l.rank,
+        decode_tokens_per_s: l.decode_tokens_per_s,
+        decode_tokens_per_s_no_adapter: l.decode_tokens_per_s_no_adapter,
+        ratio: l.ratio,
+        ratio_min: Math.min(...l.ratios),
+        ratio_max: Math.max(...l.ratios),
+        upload_seconds: l.upload_seconds,
+        adapter_mib: l.bytes / 2 ** 20,
       });
   }
+  const f = (x: number | string, w: number, d = 2) => (x as number).toFixed(d).padStart(w);
   const text = [
     '',
-    `LoRA unmerged, random adapters on q, k, v, dense, fc1, fc2; decode (median of 3 x 64 tokens), node ${process.version}`,
-    'dtype thr rank  tok/s  no adapter  ratio  upload s',
+    `LoRA unmerged, random adapters on q, k, v, dense, fc1, fc2; decode tok/s (median of 5 x 64 tokens), node ${process.version}`,
+    'ratio: median of the rounds (no adapter / adapter, run back to back), and its range',
+    'dtype thr rank  tok/s  no adapter  ratio  range        upload s  MiB',
     ...rows.map(
       (r) =>
-        `${String(r.dtype).padEnd(5)} ${String(r.threads).padStart(3)} ${String(r.rank).padStart(4)} ${(r.decode_tokens_per_s as number).toFixed(2).padStart(6)} ${(r.decode_tokens_per_s_no_adapter as number).toFixed(2).padStart(11)} ${(r.ratio as number).toFixed(3).padStart(6)} ${(r.upload_seconds as number).toFixed(2).padStart(9)}`,
+        `${String(r.dtype).padEnd(5)} ${String(r.threads).padStart(3)} ${String(r.rank).padStart(4)} ${f(r.decode_tokens_per_s, 6)} ${f(r.decode_tokens_per_s_no_adapter, 11)} ${f(r.ratio, 6, 3)}  ${f(r.ratio_min, 5, 3)}-${f(r.ratio_max, 5, 3)} ${f(r.upload_seconds, 8)} ${f(r.adapter_mib, 5, 0)}`,
     ),
   ].join('\n');
   (values.json ? log : (x: string) => process.stdout.write(x + '\n'))(text);
