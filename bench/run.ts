@@ -9,7 +9,8 @@
 //   npm run bench -- --vs-llama DIR  only the same-sitting comparison with llama.cpp's llama-bench
 //                                  (bench/vs-llama.ts; with --gguf DIR, --node PATH,PATH, --rounds N)
 //   npm run bench -- --adapter     only LoRA: decode with random rank-8 and rank-16 adapters on all
-//                                  six targets, unmerged, against none (merged runs the base kernels)
+//                                  six targets, unmerged, against none (merged runs the base kernels);
+//                                  with --serve, also phi serve: 4 streams on 4 adapters against one
 //
 // Weights: microsoft/phi-1_5 when it is in the Hugging Face cache (or weights/phi-1_5), else
 // synthetic weights of the exact phi-1.5 shapes (speed does not depend on values); every
@@ -28,6 +29,7 @@ import { cachedSnapshot, DEFAULT_MODEL, parseModelRef } from '../src/node/hub.js
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { chart } from './chart.js';
 import type { ConfigResult, Profile } from './measure.js';
+import type { ServeLoraRow } from './serve-lora.js';
 import type { ServeRow } from './serve.js';
 import { weightBytesPerToken } from './synthetic.js';
 import { GGUF_TYPE, type VsDType, vsLlama, vsTable } from './vs-llama.js';
@@ -412,7 +414,7 @@ function compareWithLlama(
 }
 
 /** --adapter: decode with unmerged adapters of rank 8 and 16 against none, interleaved in one process. */
-function adapterCost(values: { dtype?: string; json?: boolean }, threads: number) {
+function adapterCost(values: { dtype?: string; json?: boolean; serve?: boolean }, threads: number) {
   const dtypes = (values.dtype ?? 'f16,q8,q4').split(',');
   const rows: Record<string, number | string>[] = [];
   for (const dtype of dtypes) {
@@ -435,6 +437,14 @@ function adapterCost(values: { dtype?: string; json?: boolean }, threads: number
         adapter_mib: l.bytes / 2 ** 20,
       });
   }
+  const served: ServeLoraRow[] = [];
+  if (values.serve)
+    for (const dtype of dtypes) {
+      log(`running phi serve, ${dtype}: 4 streams on none, one and 4 different adapters ...`);
+      served.push(
+        ...child<ServeLoraRow[]>('serve-lora.js', ['--dtype', dtype, '--threads', String(threads)]),
+      );
+    }
   const f = (x: number | string, w: number, d = 2) => (x as number).toFixed(d).padStart(w);
   const text = [
     '',
@@ -445,10 +455,24 @@ function adapterCost(values: { dtype?: string; json?: boolean }, threads: number
       (r) =>
         `${String(r.dtype).padEnd(5)} ${String(r.threads).padStart(3)} ${String(r.rank).padStart(4)} ${f(r.decode_tokens_per_s, 6)} ${f(r.decode_tokens_per_s_no_adapter, 11)} ${f(r.ratio, 6, 3)}  ${f(r.ratio_min, 5, 3)}-${f(r.ratio_max, 5, 3)} ${f(r.upload_seconds, 8)} ${f(r.adapter_mib, 5, 0)}`,
     ),
+    ...(served.length
+      ? [
+          '',
+          'phi serve, 4 concurrent streams, rank-8 adapters unmerged: aggregate decode tok/s (median of 3 rounds)',
+          'ratio: 4 different adapters / all 4 on one, per round (median, range); each = solo: every stream equals its solo run',
+          'dtype thr  none   one  four  ratio  range        each = solo',
+          ...served.map(
+            (r) =>
+              `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${f(r.no_adapter, 5, 1)} ${f(r.one_adapter, 5, 1)} ${f(r.different_adapters, 5, 1)} ${f(r.ratio, 6, 3)}  ${f(Math.min(...r.ratios), 5, 3)}-${f(Math.max(...r.ratios), 5, 3)} ${r.streams_equal_solo}`,
+          ),
+        ]
+      : []),
   ].join('\n');
   (values.json ? log : (x: string) => process.stdout.write(x + '\n'))(text);
   if (values.json)
-    process.stdout.write(JSON.stringify({ adapter: rows, node: process.version }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ adapter: rows, serve: served, node: process.version }) + '\n',
+    );
 }
 
 await main();

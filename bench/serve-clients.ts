@@ -1,6 +1,7 @@
 // The clients of `npm run bench -- --serve`, in a process of their own (bench/serve.ts spawns
 // this): n streaming completions at once, each one's text, token count and times.
 //   node dist/bench/serve-clients.js '{"url": "http://127.0.0.1:PORT", "prompts": [..], "tokens": 48}'
+// ("models": [..] beside the prompts picks each request's model: an adapter's name)
 
 export interface StreamResult {
   text: string;
@@ -10,12 +11,18 @@ export interface StreamResult {
   last: number;
 }
 
-async function stream(url: string, prompt: string, tokens: number): Promise<StreamResult> {
+async function stream(
+  url: string,
+  prompt: string,
+  tokens: number,
+  model?: string,
+): Promise<StreamResult> {
   const sent = performance.now();
   const r = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
+      ...(model ? { model } : {}),
       prompt,
       max_tokens: tokens,
       temperature: 0,
@@ -45,10 +52,11 @@ async function stream(url: string, prompt: string, tokens: number): Promise<Stre
   return { text, tokens: count, sent, first, last: performance.now() };
 }
 
-const { url, prompts, tokens } = JSON.parse(process.argv[2]) as {
+const { url, prompts, tokens, models } = JSON.parse(process.argv[2]) as {
   url: string;
   prompts: string[];
   tokens: number;
+  models?: string[];
 };
-const runs = await Promise.all(prompts.map((p) => stream(url, p, tokens)));
+const runs = await Promise.all(prompts.map((p, i) => stream(url, p, tokens, models?.[i])));
 process.stdout.write(JSON.stringify(runs) + '\n');

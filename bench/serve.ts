@@ -49,7 +49,7 @@ export interface ServeRow {
   speedup_ceiling: number;
 }
 
-const PROMPTS = [
+export const PROMPTS = [
   'def print_prime(n):\n   """\n   Print all primes between 1 and n\n   """',
   'Alice: I am struggling to focus while studying. Any suggestions?\nBob:',
   'Write a detailed analogy between mathematics and a lighthouse.\nAnswer:',
@@ -57,13 +57,34 @@ const PROMPTS = [
 ];
 
 /** Run n streaming requests at once from another process, as real clients are: the client's
- * SSE parsing would otherwise share this process' main thread with the engine. */
-async function clients(url: string, prompts: string[], tokens: number): Promise<StreamResult[]> {
+ * SSE parsing would otherwise share this process' main thread with the engine. `models`: each
+ * request's model (an adapter's name), or the server's default. */
+export async function clients(
+  url: string,
+  prompts: string[],
+  tokens: number,
+  models?: string[],
+): Promise<StreamResult[]> {
   const { stdout } = await execFileP(process.execPath, [
     path.join(HERE, 'serve-clients.js'),
-    JSON.stringify({ url, prompts, tokens }),
+    JSON.stringify({ url, prompts, tokens, models }),
   ]);
   return JSON.parse(stdout) as StreamResult[];
+}
+
+/**
+ * Aggregate decode tokens/s of concurrent streams, in the window in which all of them decode:
+ * from the last first token to the first last token (before it, some prompts are still
+ * prefilling; after it, fewer streams remain), each stream counted at its own average rate.
+ */
+export function aggregateRate(runs: StreamResult[]): number {
+  const start = Math.max(...runs.map((r) => r.first));
+  const end = Math.min(...runs.map((r) => r.last));
+  const decoded = runs.reduce(
+    (sum, r) => sum + ((r.tokens - 1) * (end - start)) / Math.max(1e-9, r.last - r.first),
+    0,
+  );
+  return decoded / ((end - start) / 1000);
 }
 
 async function main() {
@@ -103,15 +124,6 @@ async function main() {
     for (const n of clientList) {
       const prompts = Array.from({ length: n }, (_, i) => PROMPTS[i % PROMPTS.length]);
       const runs = await clients(server.url, prompts, tokens);
-      // the window in which all n streams decode: from the last first token to the first last
-      // token (before it, some prompts are still prefilling; after it, fewer streams remain)
-      const start = Math.max(...runs.map((r) => r.first));
-      const end = Math.min(...runs.map((r) => r.last));
-      // each stream's tokens in the window, at its own average rate
-      const decoded = runs.reduce(
-        (sum, r) => sum + ((r.tokens - 1) * (end - start)) / Math.max(1e-9, r.last - r.first),
-        0,
-      );
       const ttft = runs.map((r) => r.first - r.sent).sort((a, b) => a - b);
       const equal = runs.every((r, i) => r.text === solo.get(PROMPTS[i % PROMPTS.length]));
       allEqual.set(n, (allEqual.get(n) ?? true) && equal);
@@ -120,7 +132,7 @@ async function main() {
         threads,
         clients: n,
         tokens_each: tokens,
-        aggregate_decode_tokens_per_s: decoded / ((end - start) / 1000),
+        aggregate_decode_tokens_per_s: aggregateRate(runs),
         speedup: 0,
         time_to_first_token_ms_median: ttft[ttft.length >> 1],
         time_to_first_token_ms_max: ttft[ttft.length - 1],
@@ -159,4 +171,4 @@ async function main() {
   process.stdout.write(JSON.stringify(rows) + '\n');
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
