@@ -21,7 +21,7 @@ export function attention(
 ): void {
   const S = H * Dh;
   const P = pos0 + T; // keys of the last query
-  const scores = new Float32Array(P);
+  const scores = new Float64Array(P) as unknown as Float32Array; // f64: the twin is the exact one
   if (probs) probs.fill(0, 0, H * T * P);
   for (let t = 0; t < T; t++) {
     const keys = pos0 + t + 1;
