@@ -25,6 +25,10 @@ import {
   type Prompt,
 } from './generation.js';
 import type { LoraAdapter } from './model/lora.js';
+import type { FormatName } from './prompts.js';
+import { prepareData, type DataInput } from './train/data.js';
+import { FinetuneRun, type FinetuneOptions } from './train/finetune.js';
+import { Rng } from './train/rng.js';
 import { badAdapterName, readAdapter } from './weights/adapter.js';
 import { DEFAULTS } from './defaults.js';
 import type { ModelFiles } from './io/source.js';
@@ -106,6 +110,15 @@ export interface AdapterChoice {
   adapter?: string | null;
   /** A multiple of the adapter's trained scale (default 1; 0 is the base model). */
   adapterScale?: number;
+}
+
+/** How phi.finetune makes sequences of its data (train/data.ts). */
+export interface FinetuneDataOptions {
+  /** tokens a training sequence (default 256) */
+  seq?: number;
+  format?: FormatName | null;
+  eval?: DataInput;
+  evalSplit?: number;
 }
 
 export class Phi {
@@ -293,6 +306,26 @@ export class Phi {
 
   decode(ids: number[]): string {
     return this.needTokenizer().decode(ids, { skipSpecial: true });
+  }
+
+  /**
+   * Fine-tune a LoRA adapter on this model (train/finetune.ts), the base frozen: iterate the
+   * run for each step's metrics (options.signal stops it between steps); run.adapter() is the
+   * adapter so far, for addAdapter. Data: records ({text}, {prompt, completion} or {ids}) or
+   * JSONL text; `format` puts prompt/completion pairs in a model card format; `eval` data, or
+   * `evalSplit` of the training sequences held out.
+   */
+  finetune(data: DataInput, options: FinetuneOptions & FinetuneDataOptions = {}): FinetuneRun {
+    const { seq = 256, format = null, eval: evalData, evalSplit = 0, ...rest } = options;
+    const seed = rest.seed ?? 0;
+    const { train, eval: held } = prepareData(
+      data,
+      evalData,
+      { seq, format, evalSplit, seed },
+      (t) => this.encode(t),
+      (a) => new Rng(seed, 3).shuffle(a),
+    );
+    return new FinetuneRun(this.model, train, held, rest);
   }
 
   private checkPrompt(ids: number[]): void {

@@ -53,7 +53,7 @@ describe('the import graph of src/', () => {
     'kernels/ref': ['formats', 'kernels/types.ts'],
     weights: ['formats', 'io', 'kernels/types.ts', 'model'],
     model: ['defaults.ts', 'formats', 'kernels', 'model'],
-    train: ['defaults.ts', 'formats', 'io', 'kernels', 'model', 'weights', 'train'],
+    train: ['defaults.ts', 'prompts.ts', 'formats', 'io', 'kernels', 'model', 'weights', 'train'],
   };
 
   test.each(Object.keys(LOWER))('%s/ imports only what lies below it', (folder) => {

@@ -8,6 +8,7 @@ import type { Command } from './common.js';
 import { downloadCommand } from './download.js';
 import { generateCommand } from './generate.js';
 import { logitsCommand } from './logits.js';
+import { finetuneCommand } from './finetune.js';
 import { mergeCommand } from './merge.js';
 import { quantizeCommand } from './quantize.js';
 import { serveCommand } from './serve.js';
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   download: downloadCommand,
   quantize: quantizeCommand,
   merge: mergeCommand,
+  finetune: finetuneCommand,
   serve: serveCommand,
   synth: synthCommand,
 };

@@ -15,21 +15,23 @@ export function diskFull(e: unknown, what: string): Error | null {
 
 /**
  * Write the folder `target` through `write(tmp)`, which fills a fresh folder. `target` may be
- * missing, empty, or an earlier model folder (it has a config.json), which is replaced; any
- * other folder is refused, since replacing it would delete what the user keeps there.
+ * missing, empty, or an earlier folder of this kind (it has the `marker` file: config.json for
+ * a model, adapter_config.json for an adapter), which is replaced; any other folder is
+ * refused, since replacing it would delete what the user keeps there.
  */
 export async function writeFolderAtomically<T>(
   target: string,
   write: (tmp: string) => Promise<T>,
   flag = '--out',
+  marker = 'config.json',
 ): Promise<T> {
   const dir = path.resolve(target);
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new Error(`${flag} ${target} is a file, not a folder`);
     const entries = readdirSync(dir);
-    if (entries.length > 0 && !entries.includes('config.json'))
+    if (entries.length > 0 && !entries.includes(marker))
       throw new Error(
-        `${flag} ${target} is a folder with other files in it (no config.json): writing the model there ` +
+        `${flag} ${target} is a folder with other files in it (no ${marker}): writing there ` +
           'would replace them; choose a new or empty folder',
       );
   }
