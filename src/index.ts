@@ -2,7 +2,16 @@
 // 'phi-wasm/node' adds loading from a directory.
 export { loadPhiFrom, loadTokenizer, type LoadOptions, type Backend } from './load.js';
 export { planMemory, formatBytes, type MemoryPlan, type MemoryOptions } from './memory.js';
-export { Phi } from './engine.js';
+export { Phi, type FinetuneDataOptions } from './engine.js';
+export {
+  FinetuneRun,
+  FINETUNE_DEFAULTS,
+  type FinetuneOptions,
+  type StepMetrics,
+  type Checkpoint as FinetuneCheckpoint,
+} from './train/finetune.js';
+export { parseJsonl, type TrainRecord, type DataInput } from './train/data.js';
+export { adapterFolderFiles } from './weights/adapter_write.js';
 export {
   Generation,
   type GenerateOptions,

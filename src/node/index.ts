@@ -16,6 +16,7 @@ export { resolveModel, type ResolveOptions } from './resolve.js';
 export { download, type DownloadOptions } from './download.js';
 export { serve, type ServeOptions, type RunningServer } from './serve.js';
 export { synthesize, type SynthOptions } from './synth.js';
+export { saveFinetune, loadCheckpoint } from './finetune.js';
 
 export interface NodeLoadOptions extends Omit<LoadOptions, 'adapters' | 'merge'> {
   /** LoRA adapters held unmerged, by name: PEFT folders or Hub ids (as models resolve). */
