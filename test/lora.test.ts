@@ -382,10 +382,12 @@ describe('LoRA adapters (PEFT layout)', () => {
     );
   });
 
-  test('merged into f16 and q8 weights, and unmerged on a q8 base, stay near the reference', async () => {
+  // q4: the bound quantized.test.ts holds q4 to without an adapter (max error 0.3 of max |logit|)
+  test('merged into f16, q8 and q4 weights, and unmerged on those bases, stay near the reference', async () => {
     for (const [dtype, tol] of [
       ['f16', 5e-3],
       ['q8', 3e-2],
+      ['q4', 0.3],
     ] as const) {
       const merged = await loadPhi(BASE, { backend: 'wasm', dtype, merge: ADAPTER });
       const unmerged = await loadPhi(BASE, { backend: 'wasm', dtype, adapters: { r4: ADAPTER } });
