@@ -4,7 +4,7 @@ import type { Kernels, Weight, WeightDType } from '../src/kernels/types.js';
 import { PHI_1_5, type PhiConfig } from '../src/model/config.js';
 import { PhiForCausalLM } from '../src/model/causal_lm.js';
 import type { Linear, PhiWeights } from '../src/model/weights.js';
-import { LORA_MODULES, type LoraAdapter, type LoraModule } from '../src/model/lora.js';
+import { LORA_MODULES, moduleShape, type LoraAdapter } from '../src/model/lora.js';
 import { SyntheticValues } from '../src/synth.js';
 import { quantizedBytes } from '../src/formats/quant.js';
 
@@ -84,24 +84,15 @@ export function syntheticPhi(
 
 /** A LoRA adapter of rank r on every target of every layer, small random values. */
 export function randomAdapter(cfg: PhiConfig, r: number, seed = 1): LoraAdapter {
-  const { hiddenSize: D, intermediateSize: F } = cfg;
   const rand = (n: number) =>
     Float32Array.from(
       { length: n },
       () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.02,
     );
-  const shapes: Record<LoraModule, [number, number]> = {
-    q_proj: [D, D],
-    k_proj: [D, D],
-    v_proj: [D, D],
-    dense: [D, D],
-    fc1: [D, F],
-    fc2: [F, D],
-  };
   const layers = Array.from({ length: cfg.numLayers }, () => {
     const terms: LoraAdapter['layers'][number] = {};
     for (const m of LORA_MODULES) {
-      const [inp, out] = shapes[m];
+      const [inp, out] = moduleShape(cfg, m);
       terms[m] = { r, scale: 2, A: rand(r * inp), B: rand(out * r), in: inp, out };
     }
     return terms;

@@ -4,11 +4,18 @@
 // loaded (a quantized base stays exact), and every sequence of a step may carry another
 // adapter, or none: each sequence's rows get only its own term.
 import type { Kernels, Weight } from '../kernels/types.js';
+import type { PhiConfig } from './config.js';
 import type { Linear } from './weights.js';
 
 /** The linear layers of a Phi block an adapter can change (transformers' names). */
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'dense', 'fc1', 'fc2'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
+
+/** in, out of each module of a Phi block. */
+export function moduleShape(cfg: PhiConfig, m: LoraModule): [number, number] {
+  const { hiddenSize: D, intermediateSize: F } = cfg;
+  return m === 'fc1' ? [D, F] : m === 'fc2' ? [F, D] : [D, D];
+}
 
 /** One adapted linear layer: out += scale · (x·Aᵀ)·Bᵀ. */
 export interface LoraTerm {

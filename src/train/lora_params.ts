@@ -5,7 +5,7 @@
 // Kept as A (r, in) and Bᵀ (r, out): the layout the forward kernels read (model/lora.ts).
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from '../model/config.js';
-import { LORA_MODULES, type LoraAdapter, type LoraModule } from '../model/lora.js';
+import { LORA_MODULES, moduleShape, type LoraAdapter, type LoraModule } from '../model/lora.js';
 import type { TrainTerm } from './linear.js';
 import type { Rng } from './rng.js';
 
@@ -14,12 +14,6 @@ export interface LoraShape {
   alpha: number;
   targets: readonly LoraModule[];
   rslora?: boolean;
-}
-
-/** in, out of each module of a Phi block. */
-export function moduleShape(cfg: PhiConfig, m: LoraModule): [number, number] {
-  const { hiddenSize: D, intermediateSize: F } = cfg;
-  return m === 'fc1' ? [D, F] : m === 'fc2' ? [F, D] : [D, D];
 }
 
 export class LoraParams {
