@@ -6,6 +6,7 @@ export { matmul_q8_dot, matmul_q4_dot, matmul_q4_dot16, FEW_X_BYTES } from './ma
 export { dot_probe, dot16_probe } from './dot';
 export { quantize_act } from './quantize_act';
 export { attention } from './attention';
+export { attention_backward } from './attention_backward';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';
 export { lora_add } from './lora';

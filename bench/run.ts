@@ -11,6 +11,10 @@
 //   npm run bench -- --adapter     only LoRA: decode with random rank-8 and rank-16 adapters on all
 //                                  six targets, unmerged, against none (merged runs the base kernels);
 //                                  with --serve, also phi serve: 4 streams on 4 adapters against one
+//   npm run bench -- --train       only training: LoRA rank 8 on all six targets, seq 256, f16 and q4
+//                                  bases (bench/train.ts; --seq, --rank, --steps, --layers, --dtype),
+//                                  and PyTorch's f32 step on the same shapes when /usr/bin/python3
+//                                  has torch (../shared/anchors/torch-lora/lora_step.py, or --anchor FILE)
 //
 // Weights: microsoft/phi-1_5 when it is in the Hugging Face cache (or weights/phi-1_5), else
 // synthetic weights of the exact phi-1.5 shapes (speed does not depend on values); every
@@ -31,6 +35,7 @@ import { chart } from './chart.js';
 import type { ConfigResult, Profile } from './measure.js';
 import type { ServeLoraRow } from './serve-lora.js';
 import type { ServeRow } from './serve.js';
+import type { TrainResult } from './train.js';
 import { weightBytesPerToken } from './synthetic.js';
 import { GGUF_TYPE, type VsDType, vsLlama, vsTable } from './vs-llama.js';
 
@@ -251,6 +256,12 @@ async function main() {
       rounds: { type: 'string' },
       dtype: { type: 'string' },
       adapter: { type: 'boolean' },
+      train: { type: 'boolean' },
+      seq: { type: 'string', default: '256' },
+      rank: { type: 'string', default: '8' },
+      steps: { type: 'string', default: '3' },
+      layers: { type: 'string', default: String(PHI_1_5.numLayers) },
+      anchor: { type: 'string' },
     },
   });
   const cores = availableParallelism();
@@ -262,6 +273,7 @@ async function main() {
   const top = Math.max(...threadList);
   if (values['vs-llama'] !== undefined) return compareWithLlama(values, top);
   if (values.adapter) return adapterCost(values, top);
+  if (values.train) return trainCost(values, top);
   const model = realModel();
   log(
     `phi-wasm bench: phi-1.5 (${model ? `weights from ${model}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
@@ -411,6 +423,98 @@ function compareWithLlama(
   writeFileSync(out, JSON.stringify(full, null, 2) + '\n');
   log(`\nwrote ${path.relative(ROOT, out)}`);
   if (values.json) process.stdout.write(JSON.stringify(full) + '\n');
+}
+
+/** --train: LoRA training steps on f16 and q4 bases, and PyTorch's on the same shapes. */
+function trainCost(
+  values: {
+    dtype?: string;
+    json?: boolean;
+    seq?: string;
+    rank?: string;
+    steps?: string;
+    layers?: string;
+    anchor?: string;
+  },
+  threads: number,
+) {
+  const { seq, rank, steps, layers } = values as Record<string, string>;
+  const shape = ['--seq', seq, '--rank', rank, '--steps', steps, '--layers', layers];
+  const torch = torchAnchor(values.anchor, threads, shape);
+  const rows: TrainResult[] = [];
+  for (const dtype of (values.dtype ?? 'f16,q4').split(',')) {
+    log(`training ${dtype}, ${threads} threads, seq ${seq}, rank ${rank}, ${layers} layers ...`);
+    rows.push(
+      child<TrainResult>('train.js', [
+        '--dtype',
+        dtype,
+        '--threads',
+        String(threads),
+        ...shape,
+        '--profile',
+      ]),
+    );
+  }
+  const f = (v: number, w: number, p = 2) => v.toFixed(p).padStart(w);
+  const gib = (b: number) => b / 2 ** 30;
+  log(
+    [
+      `LoRA training, phi-1.5 shapes (${layers} layers, synthetic weights), rank ${rank} on q, k, v, dense, fc1, fc2, seq ${seq}, batch 1, node ${process.version}`,
+      'tok/s: trained tokens a second, forward + backward (each block recomputed) + AdamW; median of the steps (best); x torch: best over best',
+      torch.row
+        ? `PyTorch ${torch.row.torch} f32, ${threads} threads, no recomputation: ${f(torch.row.train_tokens_per_s, 0)} tok/s, peak RSS ${f(torch.row.peak_rss_gib, 0)} GiB`
+        : `PyTorch: not run (${torch.why})`,
+      'dtype thr  tok/s (best)     x torch  peak RSS GiB  wasm GiB',
+      ...rows.map(
+        (r) =>
+          `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${f(r.train_tokens_per_s, 6)} (${f(r.train_tokens_per_s_best, 6)}) ${torch.row ? f(r.train_tokens_per_s_best / torch.row.train_tokens_per_s, 9, 3) : '        -'} ${f(gib(r.peak_rss_bytes), 13)} ${f(gib(r.wasm_bytes), 9)}`,
+      ),
+      'ms of one step (kernel calls; "TypeScript" is the rest: the backward ops still in TypeScript):',
+      ...rows.map((r) => `${r.dtype}: ${JSON.stringify(r.profile)}`),
+    ].join('\n'),
+  );
+  const out = {
+    train: rows,
+    torch: torch.row ?? null,
+    torch_skipped: torch.why ?? null,
+    node: process.version,
+  };
+  if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+interface TorchRow {
+  train_tokens_per_s: number;
+  peak_rss_gib: number;
+  torch: string;
+}
+
+/** The PyTorch anchor's JSON line, or why it did not run. */
+function torchAnchor(
+  file: string | undefined,
+  threads: number,
+  shape: string[],
+): { row?: TorchRow; why?: string } {
+  const script =
+    file ?? path.resolve(ROOT, '..', 'shared', 'anchors', 'torch-lora', 'lora_step.py');
+  if (!existsSync(script)) return { why: `no ${script}` };
+  const python = '/usr/bin/python3';
+  try {
+    const version = execFileSync(python, ['-c', 'import torch; print(torch.__version__)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    log(`PyTorch ${version}: ${path.basename(script)}, ${threads} threads ...`);
+    const out = execFileSync(python, [script, '--threads', String(threads), ...shape], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const row = JSON.parse(out.trim().split('\n').pop()!) as TorchRow;
+    return { row: { ...row, torch: version } };
+  } catch (e) {
+    return {
+      why: `${python} has no torch or the anchor failed (${(e as Error).message.split('\n')[0]}); apt-get install python3-torch libopenblas0-pthread`,
+    };
+  }
 }
 
 /** --adapter: decode with unmerged adapters of rank 8 and 16 against none, interleaved in one process. */

@@ -16,7 +16,8 @@ import { memoryFiles } from '../src/io/source.js';
 import { readAdapter } from '../src/weights/adapter.js';
 import { decodeRow, blocksOf, allocQuantized, quantizeRows } from '../src/formats/quant.js';
 import { AdamW, clipGradNorm } from '../src/train/adamw.js';
-import { attentionBackward, toHeads } from '../src/train/attention.js';
+import { toHeads } from '../src/train/attention.js';
+import { attention_backward } from '../src/kernels/ref/attention.js';
 import type { Dropout } from '../src/train/block.js';
 import { CausalLMTrainer, shifted } from '../src/train/causal_lm.js';
 import { crossEntropy, NO_TARGET } from '../src/train/cross_entropy.js';
@@ -405,7 +406,7 @@ describe('central differences in f64 through the TypeScript twins', () => {
     const grads = (dy: Float64Array) => {
       const { kH, vH, probs } = run(q0, k0, v0);
       const [dq, dk, dv] = [0, 1, 2].map(() => new Float64Array(T * S));
-      attentionBackward(
+      attention_backward(
         f32(dq),
         f32(dk),
         f32(dv),
@@ -557,6 +558,57 @@ describe('dy·W through a frozen weight of each dtype', () => {
     } finally {
       wasm.close();
     }
+  });
+});
+
+describe('attention_backward: the wasm kernel against its twin', () => {
+  // awkward sizes: one token, Dh not a multiple of 4, heads not a multiple of the threads
+  test.each([
+    [1, 1, 1],
+    [1, 3, 7],
+    [5, 2, 13],
+    [37, 5, 64],
+    [70, 4, 33],
+  ])('T=%i H=%i Dh=%i, on 1 and 3 threads', async (T, H, Dh) => {
+    const S = H * Dh;
+    const scale = 1 / Math.sqrt(Dh);
+    const ref = createRefKernels();
+    const rand = xorshift(T * 131 + H * 17 + Dh);
+    const [q, k, v, dO] = [0, 1, 2, 3].map(() =>
+      Float32Array.from({ length: T * S }, () => 2 * rand() - 1),
+    );
+    const [kH, vH] = [new Float32Array(T * S), new Float32Array(T * S)];
+    toHeads(kH, k, T, H, Dh);
+    toHeads(vH, v, T, H, Dh);
+    const probs = new Float32Array(H * T * T);
+    ref.attention(new Float32Array(T * S), q, kH, vH, T, 0, H, Dh, T, scale, probs);
+    const want = [0, 1, 2].map(() => new Float32Array(T * S));
+    ref.attention_backward(want[0], want[1], want[2], dO, q, kH, vH, probs, T, H, Dh, scale);
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 3]) {
+      const wasm = await createWasmKernels({ threads, ...NODE.wasm });
+      try {
+        const inputs = [dO, q, kH, vH, probs].map((a) => {
+          const c = wasm.allocF32(Math.max(1, a.length));
+          c.set(a);
+          return c;
+        });
+        // garbage in the outputs: the kernel must zero them itself
+        const got = [0, 1, 2].map(() => wasm.allocF32(T * S).fill(7));
+        const [gdO, gq, gkH, gvH, gp] = inputs;
+        wasm.attention_backward(got[0], got[1], got[2], gdO, gq, gkH, gvH, gp, T, H, Dh, scale);
+        // (one key: softmax has nothing to trade, dq and dk are exactly 0)
+        got.forEach((g, i) => {
+          const big = Math.max(...want[i].map(Math.abs));
+          expect(big ? rel(g, want[i]) : Math.max(...g.map(Math.abs))).toBeLessThan(1e-5);
+        });
+        results.push(got.map((g) => Float32Array.from(g)));
+      } finally {
+        wasm.close();
+      }
+    }
+    // the thread split changes nothing
+    results[1].forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(results[0][i])));
   });
 });
 

@@ -112,4 +112,25 @@ export interface Kernels {
     scale: number,
     probs: Float32Array | null,
   ): void;
+
+  /**
+   * Training: dq, dk, dv (T, H*Dh) <- the gradients of out = attention(q, k, v) over one
+   * sequence at positions 0..T-1, given dOut (T, H*Dh). q (T, H*Dh) as the forward used it;
+   * kH, vH (H, T, Dh); probs (H, T, T) the forward's softmax. Each head's sums do not depend on
+   * how the heads are split.
+   */
+  attention_backward(
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dOut: Float32Array,
+    q: Float32Array,
+    kH: Float32Array,
+    vH: Float32Array,
+    probs: Float32Array,
+    T: number,
+    H: number,
+    Dh: number,
+    scale: number,
+  ): void;
 }

@@ -10,7 +10,7 @@ import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from '../model/config.js';
 import type { LoraModule } from '../model/lora.js';
 import type { LayerWeights, Linear } from '../model/weights.js';
-import { attentionBackward, rotaryBackward, toHeads } from './attention.js';
+import { rotaryBackward, toHeads } from './attention.js';
 import { geluBackward } from './gelu.js';
 import { layernormBackward } from './layernorm.js';
 import { loraBackward, loraForward, type FrozenInputGrad, type TrainTerm } from './linear.js';
@@ -149,7 +149,20 @@ export function blockBackward(
   st.dHeads.fill(0, 0, T * D);
   linearBackward(st, st.dHeads, dy, st.heads, w.dense, terms.dense, 'dense', T, D, D, c);
   const scale = 1 / Math.sqrt(Dh);
-  attentionBackward(st.dq, st.dk, st.dv, st.dHeads, st.q, st.kH, st.vH, st.probs, T, H, Dh, scale);
+  c.kernels.attention_backward(
+    st.dq,
+    st.dk,
+    st.dv,
+    st.dHeads,
+    st.q,
+    st.kH,
+    st.vH,
+    st.probs,
+    T,
+    H,
+    Dh,
+    scale,
+  );
   rotaryBackward(st.dq, T, cfg, c.cos, st.negSin, c.kernels);
   rotaryBackward(st.dk, T, cfg, c.cos, st.negSin, c.kernels);
   linearBackward(st, st.dxNorm, st.dq, st.xNorm, w.q_proj, terms.q_proj, 'q_proj', T, D, D, c);

@@ -45,3 +45,53 @@ export function attention(
     }
   }
 }
+
+/**
+ * dq, dk, dv (T, H·Dh) <- the gradients of O = attention(q, k, v) given dO (T, H·Dh).
+ * q (T, H·Dh) rotated; kH, vH (H, T, Dh) rotated keys and values; probs (H, T, T) the forward's
+ * softmax. Sums in f64. The derivation: src/train/attention.ts.
+ */
+export function attention_backward(
+  dq: Float32Array,
+  dk: Float32Array,
+  dv: Float32Array,
+  dO: Float32Array,
+  q: Float32Array,
+  kH: Float32Array,
+  vH: Float32Array,
+  probs: Float32Array,
+  T: number,
+  H: number,
+  Dh: number,
+  scale: number,
+): void {
+  const S = H * Dh;
+  dq.fill(0, 0, T * S);
+  dk.fill(0, 0, T * S);
+  dv.fill(0, 0, T * S);
+  const dS = new Float64Array(T);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < T; t++) {
+      const P = probs.subarray((h * T + t) * T, (h * T + t + 1) * T); // row t: keys 0..t
+      const dOt = t * S + h * Dh;
+      // dP_j = dO_t · v_j, and rowsum(dP ⊙ P)
+      let dot = 0;
+      for (let j = 0; j <= t; j++) {
+        const vj = (h * T + j) * Dh;
+        let dp = 0;
+        for (let i = 0; i < Dh; i++) dp += dO[dOt + i] * vH[vj + i];
+        dS[j] = dp;
+        dot += dp * P[j];
+      }
+      for (let j = 0; j <= t; j++) {
+        const g = P[j] * (dS[j] - dot) * scale; // dS_tj, with the scale of S folded in
+        const kj = (h * T + j) * Dh;
+        const row = j * S + h * Dh; // key j's place in dk, dv (T, H·Dh)
+        for (let i = 0; i < Dh; i++) {
+          dq[dOt + i] += g * kH[kj + i];
+          dk[row + i] += g * q[dOt + i];
+          dv[row + i] += P[j] * dO[dOt + i];
+        }
+      }
+    }
+}

@@ -1,6 +1,6 @@
 // The readable TypeScript backend: the spec every faster backend is tested against.
 import type { Kernels, Weight } from '../types.js';
-import { attention } from './attention.js';
+import { attention, attention_backward } from './attention.js';
 import { gelu_new } from './gelu.js';
 import { layernorm } from './layernorm.js';
 import { lora_add } from './lora.js';
@@ -11,6 +11,7 @@ import { softmax } from './softmax.js';
 
 export {
   attention,
+  attention_backward,
   gelu_new,
   layernorm,
   lora_add,
@@ -56,6 +57,7 @@ export function createRefKernels(): Kernels {
     gelu_new,
     rotary,
     attention,
+    attention_backward,
     lora_add,
   };
 }

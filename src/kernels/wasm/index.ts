@@ -404,6 +404,28 @@ export class WasmKernels implements Kernels {
     this.run('attention', { ...args, probs: probs ? this.ptr(probs) : 0 });
   }
 
+  attention_backward(
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dOut: Float32Array,
+    q: Float32Array,
+    kH: Float32Array,
+    vH: Float32Array,
+    probs: Float32Array,
+    T: number,
+    H: number,
+    Dh: number,
+    scale: number,
+  ): void {
+    this.scratchFor(0, 0, T);
+    const [dqp, dkp, dvp, dO, qp, kp, vp, pp] = [dq, dk, dv, dOut, q, kH, vH, probs].map((a) =>
+      this.ptr(a),
+    );
+    const args = { dq: dqp, dk: dkp, dv: dvp, dO, q: qp, kH: kp, vH: vp, probs: pp };
+    this.run('attention_backward', { ...args, T, H, Dh, scale });
+  }
+
   gelu_new(x: Float32Array, len: number): void {
     this.run('gelu_new', { x: this.ptr(x), len });
   }

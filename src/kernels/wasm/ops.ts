@@ -62,6 +62,17 @@ export const OPS = {
     f32: ['scale'],
     scratch: 'scores',
   },
+  /** Training (twin: src/kernels/ref/attention.ts attention_backward); scratch: a row of dP */
+  attention_backward: {
+    params: [
+      ...['dq', 'dk', 'dv', 'dO', 'q', 'kH', 'vH', 'probs', 'T', 'H', 'Dh', 'scale'],
+      ...['scratch', 'from', 'to'],
+    ] as const,
+    split: 'H',
+    align: 1,
+    f32: ['scale'],
+    scratch: 'scores',
+  },
   layernorm: {
     params: ['out', 'x', 'weight', 'bias', 'n', 'eps', 'from', 'to'],
     split: 'T',
