@@ -10,6 +10,7 @@ export { attention_backward } from './attention_backward';
 export { gelu_new } from './gelu';
 export { layernorm } from './layernorm';
 export { lora_add } from './lora';
+export { transpose_f32, transpose_f16, transpose_q } from './transpose';
 export { stream_sum } from './stream';
 export { fma_peak } from './fma_peak';
 

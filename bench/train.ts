@@ -141,7 +141,12 @@ function profileStep(kernels: object, cfg: typeof PHI_1_5, step: () => void) {
   wrap('gelu_new', () => 'gelu_new');
   wrap('layernorm', () => 'layernorm');
   wrap('rotary', () => 'rotary');
-  for (const extra of ['attention_backward', 'layernorm_backward', 'gelu_backward'])
+  for (const extra of [
+    'attention_backward',
+    'transpose_rows',
+    'layernorm_backward',
+    'gelu_backward',
+  ])
     if (typeof k[extra] === 'function') wrap(extra, () => extra);
   const t0 = performance.now();
   step();

@@ -561,6 +561,40 @@ describe('dy·W through a frozen weight of each dtype', () => {
   });
 });
 
+describe('transpose_rows: the wasm kernel against its twin, bit for bit', () => {
+  // n over 2 records of 128 (q8/q4 split whole records over the threads), m odd, o0 > 0
+  test.each([
+    ['f32', 1, 0, 1],
+    ['f16', 7, 3, 5],
+    ['q8', 300, 2, 5],
+    ['q4', 300, 1, 3],
+    ['q4', 33, 0, 1],
+  ] as const)('%s, n=%i rows [%i, +%i), on 3 threads', async (dtype, n, o0, m) => {
+    const rand = xorshift(n + m);
+    const rows = o0 + m + 2;
+    const values = Float32Array.from({ length: rows * n }, () => rand() - 0.5);
+    const wasm = await createWasmKernels({ threads: 3, ...NODE.wasm });
+    try {
+      const out = [createRefKernels(), wasm].map((k) => {
+        let w: Weight;
+        if (dtype === 'f32') (w = { dtype, data: k.allocF32(rows * n) }).data.set(values);
+        else if (dtype === 'f16') {
+          w = { dtype, data: k.allocU16(rows * n) };
+          values.forEach((v, i) => ((w.data as Uint16Array)[i] = toF16(v)));
+        } else quantizeRows(values, rows, n, (w = allocQuantized(k, dtype, rows, n)), 0);
+        const dst = dtype === 'f16' ? k.allocU16(n * m) : k.allocF32(n * m);
+        dst.fill(9);
+        k.transpose_rows(dst, w, n, o0, m);
+        return Array.from(dst);
+      });
+      expect(out[1]).toEqual(out[0]);
+      expect(out[0]).not.toContain(9);
+    } finally {
+      wasm.close();
+    }
+  });
+});
+
 describe('attention_backward: the wasm kernel against its twin', () => {
   // awkward sizes: one token, Dh not a multiple of 4, heads not a multiple of the threads
   test.each([

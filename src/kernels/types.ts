@@ -114,6 +114,19 @@ export interface Kernels {
   ): void;
 
   /**
+   * Training: dst (n, m) <- rows [o0, o0 + m) of W (.., n) transposed, for a frozen layer's
+   * input gradient dy·W. f32 stays f32 and f16 keeps its bits (dst a Uint16Array; W's
+   * log2Scale applies to it); q8 and q4 widen to f32, exactly.
+   */
+  transpose_rows(
+    dst: Float32Array | Uint16Array,
+    w: Weight,
+    n: number,
+    o0: number,
+    m: number,
+  ): void;
+
+  /**
    * Training: dq, dk, dv (T, H*Dh) <- the gradients of out = attention(q, k, v) over one
    * sequence at positions 0..T-1, given dOut (T, H*Dh). q (T, H*Dh) as the forward used it;
    * kH, vH (H, T, Dh); probs (H, T, T) the forward's softmax. Each head's sums do not depend on

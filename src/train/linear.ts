@@ -9,7 +9,6 @@
 // holds (f32, f16, q8, q4: the "QLoRA" case is a q4 base). That is a matmul against Wᵀ: rows of
 // W are transposed, a chunk at a time, into a scratch weight the forward kernels multiply
 // with (f32 stays f32, f16 stays f16 with its scale, q8/q4 widen to f32: exact in each case).
-import { decodeRow, blocksOf, quantizedRows } from '../formats/quant.js';
 import type { Kernels, Weight } from '../kernels/types.js';
 import type { LoraModule } from '../model/lora.js';
 
@@ -53,34 +52,18 @@ export class FrozenInputGrad {
       throw new Error(`FrozenInputGrad: ${T}x${n} exceeds its scratch (${this.maxT}x${this.maxN})`);
     const c = Math.max(1, Math.min(d, Math.floor(this.budget / n))); // rows of W a chunk
     const k = this.kernels;
-    const rows = new Int32Array(n);
-    const scales = new Float64Array(blocksOf(n) + 4);
     for (let o0 = 0; o0 < d; o0 += c) {
       const m = Math.min(c, d - o0);
       // Wᵀ rows [o0, o0 + m): (n, m)
       let wt: Weight;
       if (w.dtype === 'f16') {
-        const dst = (this.wtF16 ??= k.allocU16(this.budget));
-        for (let o = 0; o < m; o++) {
-          const row = (o0 + o) * n;
-          for (let i = 0; i < n; i++) dst[i * m + o] = w.data[row + i];
-        }
-        wt = { dtype: 'f16', data: dst.subarray(0, n * m), log2Scale: w.log2Scale };
+        const dst = (this.wtF16 ??= k.allocU16(this.budget)).subarray(0, n * m);
+        k.transpose_rows(dst, w, n, o0, m);
+        wt = { dtype: 'f16', data: dst, log2Scale: w.log2Scale };
       } else {
-        const dst = (this.wtF32 ??= k.allocF32(this.budget));
-        if (w.dtype === 'f32')
-          for (let o = 0; o < m; o++) {
-            const row = (o0 + o) * n;
-            for (let i = 0; i < n; i++) dst[i * m + o] = w.data[row + i];
-          }
-        else {
-          const part = quantizedRows(w, n, o0, m);
-          for (let o = 0; o < m; o++) {
-            decodeRow(part, n, o, rows, scales);
-            for (let i = 0; i < n; i++) dst[i * m + o] = rows[i] * scales[i >> 5];
-          }
-        }
-        wt = { dtype: 'f32', data: dst.subarray(0, n * m) };
+        const dst = (this.wtF32 ??= k.allocF32(this.budget)).subarray(0, n * m);
+        k.transpose_rows(dst, w, n, o0, m);
+        wt = { dtype: 'f32', data: dst };
       }
       // dy's columns [o0, o0 + m): (T, m); all of dy when one chunk holds W
       let dyc = dy;

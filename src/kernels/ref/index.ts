@@ -8,6 +8,7 @@ import { matmul_f16, matmul_f32 } from './matmul.js';
 import { matmul_q4, matmul_q8, quantize_act } from './quant.js';
 import { rotary } from './rotary.js';
 import { softmax } from './softmax.js';
+import { transpose_rows } from './transpose.js';
 
 export {
   attention,
@@ -22,6 +23,7 @@ export {
   quantize_act,
   rotary,
   softmax,
+  transpose_rows,
 };
 
 /** W (d,n) @ x (T,n) + b (d,) -> out (T,d), whatever the weight's dtype. */
@@ -59,5 +61,6 @@ export function createRefKernels(): Kernels {
     attention,
     attention_backward,
     lora_add,
+    transpose_rows,
   };
 }

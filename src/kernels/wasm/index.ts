@@ -404,6 +404,19 @@ export class WasmKernels implements Kernels {
     this.run('attention', { ...args, probs: probs ? this.ptr(probs) : 0 });
   }
 
+  transpose_rows(
+    dst: Float32Array | Uint16Array,
+    w: Weight,
+    n: number,
+    o0: number,
+    m: number,
+  ): void {
+    const args = { dst: this.ptr(dst), w: this.ptr(w.data), n, o0, m };
+    if (w.dtype === 'f32') this.run('transpose_f32', args);
+    else if (w.dtype === 'f16') this.run('transpose_f16', args);
+    else this.run('transpose_q', { ...args, bits: w.dtype === 'q4' ? 4 : 8 });
+  }
+
   attention_backward(
     dq: Float32Array,
     dk: Float32Array,

@@ -62,6 +62,15 @@ export const OPS = {
     f32: ['scale'],
     scratch: 'scores',
   },
+  /** Training: a weight's rows transposed (twin: src/kernels/ref/transpose.ts), W's columns split */
+  transpose_f32: { params: ['dst', 'w', 'n', 'o0', 'm', 'from', 'to'], split: 'n', align: 1 },
+  transpose_f16: { params: ['dst', 'w', 'n', 'o0', 'm', 'from', 'to'], split: 'n', align: 1 },
+  /** q8/q4 (bits 8 or 4): whole records of 128 columns a thread */
+  transpose_q: {
+    params: ['dst', 'w', 'bits', 'n', 'o0', 'm', 'from', 'to'],
+    split: 'n',
+    align: 128,
+  },
   /** Training (twin: src/kernels/ref/attention.ts attention_backward); scratch: a row of dP */
   attention_backward: {
     params: [
