@@ -10,6 +10,7 @@ import {
   scratchSizes,
   WASM32_BYTES,
   type MemoryOptions,
+  type TrainingOptions,
 } from './memory.js';
 import { parseConfig, type PhiConfig } from './model/config.js';
 import { DEFAULT_MAX_BATCH, PhiForCausalLM } from './model/causal_lm.js';
@@ -46,6 +47,8 @@ export interface LoadOptions extends LoadWeightsOptions {
   adapters?: Record<string, ModelFiles>;
   /** LoRA adapters to merge into the weights as they load (W + s·B·A): every request runs with them. */
   merge?: ModelFiles | ModelFiles[];
+  /** Make room for a fine-tune of this shape (phi.finetune), or refuse to load (memory.ts). */
+  training?: TrainingOptions;
 }
 
 function parseJsonObject(text: string, where: string): Record<string, unknown> {
@@ -165,6 +168,7 @@ function memoryOptions(config: PhiConfig, o: LoadOptions): Omit<MemoryOptions, '
     maxPositions,
     maxBatch: stepRows(o.maxBatch ?? DEFAULT_MAX_BATCH, maxPositions),
     parallel: o.parallel ?? 1,
+    training: o.training,
   };
 }
 
@@ -179,9 +183,20 @@ function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number
   while (ctx > 1 && !fits({ maxPositions: ctx })) ctx = Math.floor(ctx / 2);
   if (ctx < o.maxPositions && fits({ maxPositions: ctx })) hints.push(`--context ${ctx}`);
   if (o.parallel > 1 && fits({ parallel: 1 })) hints.push('--parallel 1');
+  const t = o.training;
+  if (t && t.checkpointing === 'off' && fits({ training: { ...t, checkpointing: 'on' } }))
+    hints.push('--gradient-checkpointing on');
+  if (t) {
+    let seq = t.seq;
+    const at = (s: number) => fits({ training: { ...t, seq: s } });
+    while (seq > 1 && !at(seq)) seq = Math.floor(seq / 2);
+    if (seq < t.seq && at(seq)) hints.push(`--seq ${seq}`);
+  }
   return (
     `this model needs ${formatBytes(need)} as ${o.dtype === 'auto' ? 'stored' : o.dtype}` +
-    ` (${o.parallel} slot(s) of ${o.maxPositions} positions), more than the 4 GiB of wasm32 memory` +
+    ` (${o.parallel} slot(s) of ${o.maxPositions} positions` +
+    (o.training ? `, training on ${o.training.seq} tokens` : '') +
+    `), more than the 4 GiB of wasm32 memory` +
     (hints.length ? `; it fits with ${hints.join(' or ')}` : '') +
     ' (or use --backend js)'
   );

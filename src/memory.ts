@@ -8,6 +8,7 @@
 //   caches    one KV cache (L, T_max, D) of keys and one of values per slot
 //   scratch   the wasm kernels' own buffers (kernels/wasm/index.ts scratchLayout)
 //   adapters  LoRA adapters held unmerged (model/lora.ts), and the staging of merged ones
+//   training  a fine-tune's terms, buffers and kept activations (train/plan.ts), when asked
 import { mergeStaging } from './weights/merge.js';
 import type { LoraAdapter } from './model/lora.js';
 import type { WeightDType } from './kernels/types.js';
@@ -18,6 +19,8 @@ import { runStateLayout, stepRows } from './model/state.js';
 import type { Checkpoint } from './weights/checkpoint.js';
 import { CHUNK_ELEMENTS } from './weights/load.js';
 import { heldAs, parameters } from './weights/names.js';
+import { moduleShape, type LoraModule } from './model/lora.js';
+import { planTraining, scratchBound, type Checkpointing } from './train/plan.js';
 
 import { ALIGN, formatBytes, WASM32_BYTES } from './kernels/wasm/arena.js';
 
@@ -37,6 +40,17 @@ export interface MemoryOptions {
   threads: number;
   /** LoRA adapters held unmerged, and those merged into the weights as they load. */
   adapters?: { unmerged: readonly LoraAdapter[]; merged: readonly LoraAdapter[] };
+  /** A fine-tune to make room for (phi finetune): its sequences, terms and checkpointing. */
+  training?: TrainingOptions;
+}
+
+export interface TrainingOptions {
+  /** the longest training sequence */
+  seq: number;
+  rank: number;
+  targets: readonly LoraModule[];
+  dropout: boolean;
+  checkpointing: Checkpointing;
 }
 
 export interface MemoryPlan {
@@ -45,6 +59,9 @@ export interface MemoryPlan {
   caches: number;
   scratch: number;
   adapters: number;
+  /** 0 without `training`; else what train/plan.ts says, and whether activations are kept */
+  training: number;
+  keepActivations: boolean;
   total: number;
 }
 
@@ -64,14 +81,43 @@ export function planMemory(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions): Me
       ? scratchLayout(scratchSizes(cfg, o), o.threads).reduce((n, [, b]) => n + aligned(b), 0)
       : 0;
   const adapters = adapterBytes(o.adapters?.unmerged ?? [], B, o.adapters?.merged ?? []);
+  const model = weights + state + caches + scratch + adapters;
+  const t = o.training && trainingBytes(ck, cfg, o, o.training, WASM32_BYTES - (1 << 20) - model);
   return {
     weights,
     state,
     caches,
     scratch,
     adapters,
-    total: weights + state + caches + scratch + adapters,
+    training: t?.bytes ?? 0,
+    keepActivations: t?.keep ?? false,
+    total: model + (t?.bytes ?? 0),
   };
+}
+
+/** A fine-tune's bytes: activations kept when asked, or (auto) when they fit in `free`. */
+function trainingBytes(
+  ck: Checkpoint,
+  cfg: PhiConfig,
+  o: MemoryOptions,
+  t: TrainingOptions,
+  free: number,
+): { bytes: number; keep: boolean } {
+  const linears = parameters(ck, cfg).filter((p) => p.role === 'linear');
+  const shape = {
+    maxT: t.seq,
+    terms: Array.from({ length: cfg.numLayers }, () =>
+      t.targets.map((m) => {
+        const [n, d] = moduleShape(cfg, m);
+        return { n, d, r: t.rank };
+      }),
+    ).flat(),
+    dropout: t.dropout,
+    dtypes: [...new Set(linears.map((p) => heldAs(ck, p, o.dtype).dtype))],
+  };
+  const bytes = (keep: boolean) => planTraining(cfg, shape, keep).total + scratchBound(cfg, t.seq);
+  const keep = t.checkpointing === 'off' || (t.checkpointing === 'auto' && bytes(true) <= free);
+  return { bytes: bytes(keep), keep };
 }
 
 /** What uploadAdapter (model/lora.ts) and a merge's staging (weights/merge.ts) allocate. */

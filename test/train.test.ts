@@ -26,6 +26,8 @@ import { layernormBackward } from '../src/train/layernorm.js';
 import { FrozenInputGrad, loraBackward, loraForward, type TrainTerm } from '../src/train/linear.js';
 import { LoraParams } from '../src/train/lora_params.js';
 import { Rng } from '../src/train/rng.js';
+import { choosePlan, planTraining, type TrainShape } from '../src/train/plan.js';
+import { PHI_1_5 } from '../src/model/config.js';
 import { learningRate } from '../src/train/schedule.js';
 import { fixture, NODE, xorshift } from './helpers.js';
 import { createWasmKernels } from '../src/kernels/wasm/index.js';
@@ -202,6 +204,104 @@ describe('LoRA gradients against transformers + PEFT (float64)', () => {
       expect(rel(t.dA, ref.terms[i].dA)).toBeLessThan(tol);
       expect(rel(t.dBt, ref.terms[i].dBt)).toBeLessThan(tol);
     });
+  });
+});
+
+describe('kept activations against gradient checkpointing', () => {
+  const dropout = (p: number): Dropout => ({
+    p,
+    stream: (layer, m) => new Rng(7, layer, LORA_MODULES.indexOf(m)),
+  });
+
+  test.each(['js', 'wasm'] as const)(
+    '%s: the same loss and gradients bit for bit, with dropout and without',
+    async (backend) => {
+      const phi = await loadPhi(BASE, { backend, threads: 2 });
+      try {
+        let noDropout = NaN;
+        for (const p of [0, 0.3]) {
+          const runs: { loss: number[]; grads: Float32Array[] }[] = [];
+          for (const mode of ['off', 'on'] as const) {
+            const params = await fixtureParams(phi.model);
+            const trainer = new CausalLMTrainer(phi.model, params, 40, p > 0, mode);
+            expect(trainer.plan.keep).toBe(mode === 'off');
+            // two steps: the second starts from buffers the first left behind
+            const loss = [0, 1].map(() => {
+              params.zeroGrad();
+              return trainer.run(SEQ.input, SEQ.targets, 32, true, dropout(p));
+            });
+            runs.push({
+              loss,
+              grads: params.terms.flatMap((t) => [
+                Float32Array.from(t.dA),
+                Float32Array.from(t.dBt),
+              ]),
+            });
+          }
+          expect(runs[0].loss).toEqual(runs[1].loss);
+          expect(runs[0].loss[0]).toBe(runs[0].loss[1]);
+          runs[1].grads.forEach((g, i) => expect(g).toEqual(runs[0].grads[i]));
+          // dropout changed the loss (the masks really are applied on both paths)
+          if (p > 0) expect(runs[0].loss[0]).not.toBe(noDropout);
+          else noDropout = runs[0].loss[0];
+        }
+      } finally {
+        phi.close();
+      }
+    },
+  );
+
+  test('the plan is what the trainer allocates, kept or checkpointed', async () => {
+    const phi = await loadPhi(BASE, { backend: 'wasm', threads: 2 });
+    try {
+      const k = phi.model.kernels;
+      for (const [mode, p] of [
+        ['off', 0],
+        ['on', 0.1],
+      ] as const) {
+        const before = k.freeBytes!;
+        const params = await fixtureParams(phi.model);
+        const trainer = new CausalLMTrainer(phi.model, params, 40, p > 0, mode);
+        expect(before - k.freeBytes!).toBe(trainer.plan.total);
+        expect(trainer.plan.keep).toBe(mode === 'off');
+      }
+    } finally {
+      phi.close();
+    }
+  });
+
+  const PHI: TrainShape = {
+    maxT: 256,
+    terms: Array.from({ length: 24 }, () => [
+      ...Array.from({ length: 4 }, () => ({ n: 2048, d: 2048, r: 8 })),
+      { n: 2048, d: 8192, r: 8 },
+      { n: 8192, d: 2048, r: 8 },
+    ]).flat(),
+    dropout: false,
+    dtypes: ['f16'],
+  };
+
+  test("phi-1.5 at 256 tokens: keeping costs the blocks' activations, and is chosen when it fits", () => {
+    const kept = planTraining(PHI_1_5, PHI, true);
+    const recomputed = planTraining(PHI_1_5, PHI, false);
+    // per block: xNorm, q, k, v, heads (T, D) and fc1's output (T, F), the u's (T, r) each
+    const perBlock = 4 * 256 * (5 * 2048 + 8192 + 6 * 8);
+    expect(kept.total - recomputed.total).toBeGreaterThanOrEqual(23 * perBlock);
+    expect(kept.total - recomputed.total).toBeLessThan(23 * perBlock + 24 * 7 * 64);
+    expect(choosePlan(PHI_1_5, PHI, 'auto', undefined).keep).toBe(true);
+    expect(choosePlan(PHI_1_5, PHI, 'auto', kept.total + (64 << 20)).keep).toBe(true);
+    expect(choosePlan(PHI_1_5, PHI, 'auto', recomputed.total + (64 << 20)).keep).toBe(false);
+    expect(choosePlan(PHI_1_5, PHI, 'on', undefined).keep).toBe(false);
+  });
+
+  test('what does not fit is refused, naming what would', () => {
+    const recomputed = planTraining(PHI_1_5, PHI, false);
+    expect(() => choosePlan(PHI_1_5, PHI, 'off', recomputed.total + (64 << 20))).toThrow(
+      /training on sequences of 256 tokens \(every block's activations kept\) needs .* of wasm memory .*with gradient checkpointing it needs .*; sequences of \d+ tokens fit/,
+    );
+    expect(() => choosePlan(PHI_1_5, PHI, 'auto', 100 << 20)).toThrow(
+      /with gradient checkpointing\) needs .* but 100.0 MiB is left after the model: .*q8 or q4 base/,
+    );
   });
 });
 
@@ -547,7 +647,14 @@ describe('dy·W through a frozen weight of each dtype', () => {
         for (const budget of [1, 1 << 22]) {
           const dx = k.allocF32(T * n);
           dx.fill(0.25);
-          new FrozenInputGrad(k, T, n, budget).apply(dx, dy, w, T, n, d);
+          new FrozenInputGrad(k, { maxT: T, minN: n, maxN: n, dtypes: [w.dtype] }, budget).apply(
+            dx,
+            dy,
+            w,
+            T,
+            n,
+            d,
+          );
           const want = new Float64Array(T * n).fill(0.25);
           for (let t = 0; t < T; t++)
             for (let o = 0; o < d; o++)

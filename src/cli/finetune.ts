@@ -5,10 +5,18 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import type { Phi } from '../engine.js';
 import { LORA_MODULES, type LoraModule } from '../model/lora.js';
 import { dirFiles } from '../node/files.js';
-import { loadCheckpoint, saveFinetune } from '../node/finetune.js';
+import * as path from 'node:path';
+import { formatBytes, type TrainingOptions } from '../memory.js';
+import { loadCheckpoint, saveFinetune, TRAINER_STATE } from '../node/finetune.js';
+import type { Checkpointing } from '../train/plan.js';
 import type { FormatName } from '../prompts.js';
 import { parseJsonl, type DataInput } from '../train/data.js';
-import type { Checkpoint, FinetuneOptions, StepMetrics } from '../train/finetune.js';
+import {
+  FINETUNE_DEFAULTS,
+  type Checkpoint,
+  type FinetuneOptions,
+  type StepMetrics,
+} from '../train/finetune.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import { readAdapter } from '../weights/adapter.js';
 import { UsageError, type Flag, type Values } from './args.js';
@@ -40,6 +48,30 @@ function progressLine(m: StepMetrics, steps: number): string {
   );
 }
 
+/** What a saved run was trained with, read before the model loads (node/finetune.ts checks it all after). */
+function savedShape(dir: string): {
+  seq?: number;
+  rank?: number;
+  targets?: LoraModule[];
+  dropout?: number;
+  checkpointing?: string;
+} {
+  try {
+    const state = JSON.parse(readFileSync(path.join(dir, TRAINER_STATE), 'utf8'));
+    const o = state.options ?? {};
+    return {
+      seq: typeof state.data?.seq === 'number' ? state.data.seq : undefined,
+      rank: typeof o.rank === 'number' ? o.rank : undefined,
+      targets: Array.isArray(o.targets) ? o.targets : undefined,
+      dropout: typeof o.dropout === 'number' ? o.dropout : undefined,
+      checkpointing:
+        typeof o.gradientCheckpointing === 'string' ? o.gradientCheckpointing : undefined,
+    };
+  } catch {
+    return {}; // loadCheckpoint says what is wrong with it
+  }
+}
+
 function targetsOf(v: Values): LoraModule[] | undefined {
   if (v.targets === undefined) return undefined;
   const list = (v.targets as string)
@@ -67,10 +99,28 @@ async function finetune(v: Values): Promise<void> {
     throw new UsageError(`--schedule must be cosine, constant or linear, got "${schedule}"`);
   if (v.resume && v.init)
     throw new UsageError('--init starts a new run; --resume goes on with one: not both');
+  const ckpt = v['gradient-checkpointing'] as string | undefined;
+  if (ckpt !== undefined && !['auto', 'on', 'off'].includes(ckpt))
+    throw new UsageError(`--gradient-checkpointing must be auto, on or off, got "${ckpt}"`);
   const data = readData('--data', v.data as string);
   const evalData = v.eval ? readData('--eval', v.eval as string) : undefined;
 
-  const phi: Phi = await load(v);
+  // the load makes room for the training (memory.ts), and refuses, naming what would fit,
+  // before reading a byte; a resumed run's shape is its saved one
+  const saved = v.resume ? savedShape(v.resume as string) : {};
+  const seq0 = saved.seq ?? (v.seq as number | undefined) ?? 256;
+  const training: TrainingOptions = {
+    seq: seq0,
+    rank: saved.rank ?? (v.rank as number | undefined) ?? FINETUNE_DEFAULTS.rank,
+    targets: saved.targets ?? targetsOf(v) ?? FINETUNE_DEFAULTS.targets,
+    dropout: (saved.dropout ?? (v.dropout as number | undefined) ?? FINETUNE_DEFAULTS.dropout) > 0,
+    checkpointing: (ckpt ?? saved.checkpointing ?? 'auto') as Checkpointing,
+  };
+  // training needs no KV cache beyond a sequence: the model's 2048 positions would take 768 MiB
+  const phi: Phi = await load(v, {
+    maxPositions: (v.context as number | undefined) ?? seq0,
+    training,
+  });
   let resume: Checkpoint | undefined;
   let options: FinetuneOptions;
   let seq = (v.seq as number | undefined) ?? 256;
@@ -86,7 +136,12 @@ async function finetune(v: Values): Promise<void> {
       if (saved.data.format !== undefined) fmt = saved.data.format as string | null;
       savedHash = saved.data.hash;
       const { steps, epochs: _epochs, ...rest } = resume.options;
-      options = { ...rest, steps: (v.steps as number | undefined) ?? steps, resume };
+      options = {
+        ...rest,
+        steps: (v.steps as number | undefined) ?? steps,
+        resume,
+        gradientCheckpointing: training.checkpointing,
+      };
     } else {
       options = {
         rank: v.rank as number | undefined,
@@ -109,6 +164,7 @@ async function finetune(v: Values): Promise<void> {
         shuffle: v['no-shuffle'] ? false : undefined,
         seed: v.seed as number | undefined,
         evalEvery: v['eval-every'] as number | undefined,
+        gradientCheckpointing: training.checkpointing,
         init: v.init ? await readAdapter(dirFiles(v.init as string), phi.config) : undefined,
       };
     }
@@ -143,7 +199,9 @@ async function finetune(v: Values): Promise<void> {
       process.stderr.write(
         `finetune: ${run.params.count().toLocaleString('en')} LoRA parameters (rank ${o.rank}, alpha ${o.alpha}, ` +
           `${o.targets.join(',')}), ${o.steps} steps of ${o.batch * o.accumulate} sequence(s) ` +
-          `of up to ${seq} tokens${resume ? `, resumed at step ${resume.step}` : ''}\n`,
+          `of up to ${seq} tokens${resume ? `, resumed at step ${resume.step}` : ''}; ` +
+          (run.memory.keep ? 'activations kept' : 'gradient checkpointing') +
+          ` (${formatBytes(run.memory.total)})\n`,
       );
     const logFile = v.log as string | undefined;
     if (logFile && !resume) writeFileSync(logFile, '');
@@ -333,6 +391,12 @@ const TRAIN_FLAGS: Flag[] = [
     help: 'also save a checkpoint every N steps',
   },
   { name: 'log', type: 'string', arg: 'FILE', help: 'write one JSON line a step there as it runs' },
+  {
+    name: 'gradient-checkpointing',
+    type: 'string',
+    arg: 'auto|on|off',
+    help: "recompute each block's activations in the backward instead of keeping them: slower, less memory (auto: keep them when they fit)",
+  },
 ];
 
 export const finetuneCommand: Command = {

@@ -23,6 +23,9 @@ export type WeightDType = Weight['dtype'];
 export interface Kernels {
   readonly name: string;
 
+  /** Bytes allocF32/allocU16/allocU8 can still hand out; absent: no fixed limit (plain JS). */
+  readonly freeBytes?: number;
+
   /** Release threads or other resources (optional). */
   close?(): void;
 

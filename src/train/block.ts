@@ -15,7 +15,7 @@ import { geluBackward } from './gelu.js';
 import { layernormBackward } from './layernorm.js';
 import { loraBackward, loraForward, type FrozenInputGrad, type TrainTerm } from './linear.js';
 import type { Rng } from './rng.js';
-import type { TrainState } from './state.js';
+import type { BlockActs, TrainState } from './state.js';
 
 /** Dropout on each LoRA term's input (PEFT's lora_dropout): p, and a stream per term. */
 export interface Dropout {
@@ -36,9 +36,10 @@ export interface BlockContext {
 
 type Terms = Partial<Record<LoraModule, TrainTerm>>;
 
-/** y (T, d) <- x·Wᵀ + b, plus the LoRA term of `m` if trained (x̃ and u kept in st). */
+/** y (T, d) <- x·Wᵀ + b, plus the LoRA term of `m` if trained (x̃ in st, u in a). */
 function linear(
   st: TrainState,
+  a: BlockActs,
   y: Float32Array,
   x: Float32Array,
   lin: Linear,
@@ -52,22 +53,32 @@ function linear(
 ): void {
   c.kernels.matmul(y, x, lin.weight, lin.bias, T, n, d);
   if (!term) return;
-  let xd = x;
-  if (c.dropout && c.dropout.p > 0) {
-    const [mask, dropped, rng] = [st.mask[m]!, st.xd[m]!, c.dropout.stream(layer, m)];
-    const keep = 1 / (1 - c.dropout.p);
-    for (let i = 0; i < T * n; i++) {
-      mask[i] = rng.next() < c.dropout.p ? 0 : keep;
-      dropped[i] = x[i] * mask[i];
-    }
-    xd = dropped;
+  loraForward(y, dropout(st, x, m, layer, T * n, c), a.u[m], term, T, c.kernels);
+}
+
+/** x̃ = dropout(x) of module m's input (T·n elements): st.xd[m], its mask in st.mask[m]. */
+function dropout(
+  st: TrainState,
+  x: Float32Array,
+  m: LoraModule,
+  layer: number,
+  n: number,
+  c: BlockContext,
+): Float32Array {
+  if (!c.dropout || c.dropout.p === 0) return x;
+  const [mask, dropped, rng] = [st.mask[m]!, st.xd[m]!, c.dropout.stream(layer, m)];
+  const keep = 1 / (1 - c.dropout.p);
+  for (let i = 0; i < n; i++) {
+    mask[i] = rng.next() < c.dropout.p ? 0 : keep;
+    dropped[i] = x[i] * mask[i];
   }
-  loraForward(y, xd, st.u[m], term, T, c.kernels);
+  return dropped;
 }
 
 /** dx (T, n) += the gradient through `linear` of dy (T, d); the term's dA, dBᵀ accumulate. */
 function linearBackward(
   st: TrainState,
+  a: BlockActs,
   dx: Float32Array,
   dy: Float32Array,
   x: Float32Array,
@@ -82,18 +93,19 @@ function linearBackward(
   c.grad.apply(dx, dy, lin.weight, T, n, d);
   if (!term) return;
   if (!c.dropout || c.dropout.p === 0) {
-    loraBackward(dx, dy, x, st.u[m], term, T, st.lora, c.kernels);
+    loraBackward(dx, dy, x, a.u[m], term, T, st.lora, c.kernels);
     return;
   }
   const [mask, dLora] = [st.mask[m]!, st.dLora];
   dLora.fill(0, 0, T * n);
-  loraBackward(dLora, dy, st.xd[m]!, st.u[m], term, T, st.lora, c.kernels);
+  loraBackward(dLora, dy, st.xd[m]!, a.u[m], term, T, st.lora, c.kernels);
   for (let i = 0; i < T * n; i++) dx[i] += dLora[i] * mask[i];
 }
 
-/** xOut (T, D) <- block(x (T, D)), positions 0..T-1, its insides left in st. */
+/** xOut (T, D) <- block(x (T, D)), positions 0..T-1, its insides left in a and st. */
 export function blockForward(
   st: TrainState,
+  a: BlockActs,
   x: Float32Array,
   xOut: Float32Array,
   w: LayerWeights,
@@ -105,31 +117,60 @@ export function blockForward(
   const { cfg, kernels } = c;
   const { hiddenSize: D, intermediateSize: F, numHeads: H, headDim: Dh, rotaryDim: R } = cfg;
   const ln = w.input_layernorm;
-  kernels.layernorm(st.xNorm, x, ln.weight, ln.bias, T, D, cfg.layerNormEps);
+  kernels.layernorm(a.xNorm, x, ln.weight, ln.bias, T, D, cfg.layerNormEps);
   // attention
-  linear(st, st.q, st.xNorm, w.q_proj, terms.q_proj, 'q_proj', layer, T, D, D, c);
-  linear(st, st.k, st.xNorm, w.k_proj, terms.k_proj, 'k_proj', layer, T, D, D, c);
-  linear(st, st.v, st.xNorm, w.v_proj, terms.v_proj, 'v_proj', layer, T, D, D, c);
-  kernels.rotary(st.q, T, 0, H, Dh, R, c.cos, c.sin);
+  const lin = (y: Float32Array, x: Float32Array, m: LoraModule, n: number, d: number) =>
+    linear(st, a, y, x, w[m], terms[m], m, layer, T, n, d, c);
+  lin(a.q, a.xNorm, 'q_proj', D, D);
+  lin(st.k, a.xNorm, 'k_proj', D, D);
+  lin(st.v, a.xNorm, 'v_proj', D, D);
+  kernels.rotary(a.q, T, 0, H, Dh, R, c.cos, c.sin);
   kernels.rotary(st.k, T, 0, H, Dh, R, c.cos, c.sin);
-  toHeads(st.kH, st.k, T, H, Dh);
-  toHeads(st.vH, st.v, T, H, Dh);
-  kernels.attention(st.heads, st.q, st.kH, st.vH, T, 0, H, Dh, T, 1 / Math.sqrt(Dh), st.probs);
-  linear(st, st.attnOut, st.heads, w.dense, terms.dense, 'dense', layer, T, D, D, c);
+  toHeads(a.kH, st.k, T, H, Dh);
+  toHeads(a.vH, st.v, T, H, Dh);
+  kernels.attention(a.heads, a.q, a.kH, a.vH, T, 0, H, Dh, T, 1 / Math.sqrt(Dh), st.probs);
+  lin(st.attnOut, a.heads, 'dense', D, D);
   // MLP
-  linear(st, st.pre, st.xNorm, w.fc1, terms.fc1, 'fc1', layer, T, D, F, c);
-  st.act.set(st.pre.subarray(0, T * F));
+  lin(a.pre, a.xNorm, 'fc1', D, F);
+  st.act.set(a.pre.subarray(0, T * F));
   kernels.gelu_new(st.act, T * F);
-  linear(st, st.mlpOut, st.act, w.fc2, terms.fc2, 'fc2', layer, T, F, D, c);
+  lin(st.mlpOut, st.act, 'fc2', F, D);
   for (let i = 0; i < T * D; i++) xOut[i] = x[i] + st.attnOut[i] + st.mlpOut[i];
 }
 
 /**
- * st.dx (T, D): on entry dL/d(block output), on return dL/d(block input x). st must hold this
- * block's forward on x (blockForward just ran on it).
+ * With kept activations (a from this block's own forward, st since overwritten by later
+ * blocks): rebuild in st what the backward reads besides a, exactly as the forward made it.
+ * The softmax comes from attention run again on the kept q, k, v (its output, the same as
+ * a.heads, goes to scratch); gelu's output from fc1's; dropout's masks from their streams.
+ */
+export function blockRestore(
+  st: TrainState,
+  a: BlockActs,
+  terms: Terms,
+  layer: number,
+  T: number,
+  c: BlockContext,
+): void {
+  const { cfg, kernels } = c;
+  const { hiddenSize: D, intermediateSize: F, numHeads: H, headDim: Dh } = cfg;
+  kernels.attention(st.attnOut, a.q, a.kH, a.vH, T, 0, H, Dh, T, 1 / Math.sqrt(Dh), st.probs);
+  st.act.set(a.pre.subarray(0, T * F));
+  kernels.gelu_new(st.act, T * F);
+  for (const m of Object.keys(terms) as LoraModule[]) {
+    if (!terms[m]) continue;
+    const [x, n] = m === 'dense' ? [a.heads, D] : m === 'fc2' ? [st.act, F] : [a.xNorm, D];
+    dropout(st, x, m, layer, T * n, c);
+  }
+}
+
+/**
+ * st.dx (T, D): on entry dL/d(block output), on return dL/d(block input x). a and st must
+ * hold this block's forward on x (blockForward just ran on it, or blockRestore after it).
  */
 export function blockBackward(
   st: TrainState,
+  a: BlockActs,
   x: Float32Array,
   w: LayerWeights,
   terms: Terms,
@@ -139,24 +180,32 @@ export function blockBackward(
   const { cfg } = c;
   const { hiddenSize: D, intermediateSize: F, numHeads: H, headDim: Dh } = cfg;
   const dy = st.dx; // reaches attention, the MLP and (unchanged) the block's input
+  const back = (
+    dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    m: LoraModule,
+    n: number,
+    d: number,
+  ) => linearBackward(st, a, dx, dy, x, w[m], terms[m], m, T, n, d, c);
   // MLP: fc2, gelu, fc1
   st.dAct.fill(0, 0, T * F);
-  linearBackward(st, st.dAct, dy, st.act, w.fc2, terms.fc2, 'fc2', T, F, D, c);
-  geluBackward(st.dAct, st.dAct, st.pre, T * F); // now d(pre)
+  back(st.dAct, dy, st.act, 'fc2', F, D);
+  geluBackward(st.dAct, st.dAct, a.pre, T * F); // now d(pre)
   st.dxNorm.fill(0, 0, T * D);
-  linearBackward(st, st.dxNorm, st.dAct, st.xNorm, w.fc1, terms.fc1, 'fc1', T, D, F, c);
+  back(st.dxNorm, st.dAct, a.xNorm, 'fc1', D, F);
   // attention: dense, softmax · v, rotary, q/k/v
   st.dHeads.fill(0, 0, T * D);
-  linearBackward(st, st.dHeads, dy, st.heads, w.dense, terms.dense, 'dense', T, D, D, c);
+  back(st.dHeads, dy, a.heads, 'dense', D, D);
   const scale = 1 / Math.sqrt(Dh);
   c.kernels.attention_backward(
     st.dq,
     st.dk,
     st.dv,
     st.dHeads,
-    st.q,
-    st.kH,
-    st.vH,
+    a.q,
+    a.kH,
+    a.vH,
     st.probs,
     T,
     H,
@@ -165,9 +214,9 @@ export function blockBackward(
   );
   rotaryBackward(st.dq, T, cfg, c.cos, st.negSin, c.kernels);
   rotaryBackward(st.dk, T, cfg, c.cos, st.negSin, c.kernels);
-  linearBackward(st, st.dxNorm, st.dq, st.xNorm, w.q_proj, terms.q_proj, 'q_proj', T, D, D, c);
-  linearBackward(st, st.dxNorm, st.dk, st.xNorm, w.k_proj, terms.k_proj, 'k_proj', T, D, D, c);
-  linearBackward(st, st.dxNorm, st.dv, st.xNorm, w.v_proj, terms.v_proj, 'v_proj', T, D, D, c);
+  back(st.dxNorm, st.dq, a.xNorm, 'q_proj', D, D);
+  back(st.dxNorm, st.dk, a.xNorm, 'k_proj', D, D);
+  back(st.dxNorm, st.dv, a.xNorm, 'v_proj', D, D);
   // the shared LayerNorm; the residual's dy is already in st.dx
   layernormBackward(st.dx, st.dxNorm, x, w.input_layernorm.weight, T, D, cfg.layerNormEps);
 }

@@ -2,9 +2,11 @@
 //   x_0 = embed(ids);  x_{l+1} = block_l(x_l);  logits = lm_head(LN_f(x_L));  loss = CE
 // and back:
 //   dlogits = softmax - onehot (over N)   ->  dx_f = dlogits·W_lm   ->  dx_L = LN_f'(dx_f)
-//   dx_l = block_l'(dx_{l+1})  for l = L-1 .. 0, each block's insides recomputed from x_l
-// Only x_0 .. x_L are kept through the pass (gradient checkpointing): one block's
-// activations exist at a time, so memory grows with L·T·D, not L·T·(D + F + H·T).
+//   dx_l = block_l'(dx_{l+1})  for l = L-1 .. 0
+// Each block's activations are kept from the forward when memory allows (train/plan.ts);
+// otherwise only x_0 .. x_L are kept through the pass and each block's insides are
+// recomputed from x_l when the backward reaches it (gradient checkpointing): one block's
+// activations exist at a time, and the step costs a second forward pass.
 // The embedding and every base weight are frozen: the gradient stops at x_0.
 import type { Kernels } from '../kernels/types.js';
 import type { PhiForCausalLM } from '../model/causal_lm.js';
@@ -12,11 +14,25 @@ import type { PhiConfig } from '../model/config.js';
 import { embedding } from '../model/embedding.js';
 import { badTokenId } from '../model/token_ids.js';
 import type { PhiWeights } from '../model/weights.js';
-import { blockBackward, blockForward, type BlockContext, type Dropout } from './block.js';
+import {
+  blockBackward,
+  blockForward,
+  blockRestore,
+  type BlockContext,
+  type Dropout,
+} from './block.js';
 import { crossEntropy, NO_TARGET } from './cross_entropy.js';
 import { layernormBackward } from './layernorm.js';
 import { FrozenInputGrad } from './linear.js';
 import type { LoraParams } from './lora_params.js';
+import { LORA_MODULES } from '../model/lora.js';
+import {
+  choosePlan,
+  planTraining,
+  type Checkpointing,
+  type TrainPlan,
+  type TrainShape,
+} from './plan.js';
 import { createTrainState, type TrainState } from './state.js';
 
 export class CausalLMTrainer {
@@ -25,6 +41,8 @@ export class CausalLMTrainer {
   private readonly kernels: Kernels;
   private readonly weights: PhiWeights;
   private readonly grad: FrozenInputGrad;
+  /** what the trainer holds in the kernels' memory, and whether activations are kept */
+  readonly plan: TrainPlan;
 
   constructor(
     model: PhiForCausalLM,
@@ -32,6 +50,7 @@ export class CausalLMTrainer {
     /** longest sequence a step takes */
     readonly maxT: number,
     dropout: boolean,
+    checkpointing: Checkpointing = 'auto',
   ) {
     if (maxT > model.contextLength)
       throw new Error(
@@ -41,9 +60,24 @@ export class CausalLMTrainer {
     this.kernels = model.kernels;
     this.weights = model.weights;
     const { hiddenSize: D, intermediateSize: F } = this.cfg;
+    const shape = trainShape(model, params, maxT, dropout);
+    // the parameters are allocated already: what is free now is for the rest
+    const free =
+      this.kernels.freeBytes === undefined ? undefined : this.kernels.freeBytes + shape.paramBytes;
+    this.plan = choosePlan(this.cfg, shape, checkpointing, free);
     const maxRank = Math.max(1, ...params.terms.map((t) => t.r));
-    this.st = createTrainState(this.cfg, this.kernels, maxT, maxRank, dropout, model.state.ropeSin);
-    this.grad = new FrozenInputGrad(this.kernels, maxT, Math.max(D, F));
+    this.st = createTrainState(
+      this.cfg,
+      this.kernels,
+      { maxT, maxRank, dropout, keep: this.plan.keep },
+      model.state.ropeSin,
+    );
+    this.grad = new FrozenInputGrad(this.kernels, {
+      maxT,
+      minN: Math.min(D, F),
+      maxN: Math.max(D, F),
+      dtypes: shape.dtypes,
+    });
     this.cos = model.state.ropeCos;
     this.sin = model.state.ropeSin;
   }
@@ -84,9 +118,20 @@ export class CausalLMTrainer {
     if (bad) throw new Error(bad);
     const c = this.context(dropout);
 
+    const acts = (l: number) => st.acts[st.keep ? l : 0];
     embedding(st.xs[0], w.embed_tokens, ids, D);
     for (let l = 0; l < L; l++)
-      blockForward(st, st.xs[l], st.xs[l + 1], w.layers[l], this.params.layers[l], l, T, c);
+      blockForward(
+        st,
+        acts(l),
+        st.xs[l],
+        st.xs[l + 1],
+        w.layers[l],
+        this.params.layers[l],
+        l,
+        T,
+        c,
+      );
     const fl = w.final_layernorm;
     kernels.layernorm(st.xf, st.xs[L], fl.weight, fl.bias, T, D, cfg.layerNormEps);
     kernels.matmul(st.logits, st.xf, w.lm_head.weight, w.lm_head.bias, T, D, V);
@@ -98,12 +143,33 @@ export class CausalLMTrainer {
     st.dx.fill(0, 0, T * D);
     layernormBackward(st.dx, st.dxf, st.xs[L], fl.weight, T, D, cfg.layerNormEps);
     for (let l = L - 1; l >= 0; l--) {
-      // the last block's insides are still in st from the forward; the others are recomputed
-      if (l < L - 1) blockForward(st, st.xs[l], st.xf, w.layers[l], this.params.layers[l], l, T, c);
-      blockBackward(st, st.xs[l], w.layers[l], this.params.layers[l], T, c);
+      const [a, terms] = [acts(l), this.params.layers[l]];
+      // the last block's forward is all still there; the others are rebuilt: its scratch from
+      // the kept activations, or the whole block recomputed from its input
+      if (l < L - 1 && st.keep) blockRestore(st, a, terms, l, T, c);
+      else if (l < L - 1) blockForward(st, a, st.xs[l], st.xf, w.layers[l], terms, l, T, c);
+      blockBackward(st, a, st.xs[l], w.layers[l], terms, T, c);
     }
     return loss;
   }
+}
+
+/** The shape train/plan.ts plans for: the terms, the longest sequence, the weights' dtypes. */
+export function trainShape(
+  model: PhiForCausalLM,
+  params: LoraParams,
+  maxT: number,
+  dropout: boolean,
+): TrainShape & { paramBytes: number } {
+  const w = model.weights;
+  const linears = [w.lm_head, ...w.layers.flatMap((l) => LORA_MODULES.map((m) => l[m]))];
+  const shape = {
+    maxT,
+    terms: params.terms.map(({ n, d, r }) => ({ n, d, r })),
+    dropout,
+    dtypes: [...new Set(linears.map((l) => l.weight.dtype))],
+  };
+  return { ...shape, paramBytes: planTraining(model.config, shape, false).params };
 }
 
 /** A token sequence as inputs and next-token targets: ids[0..n-2] predict ids[1..n-1]. */

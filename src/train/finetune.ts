@@ -14,6 +14,7 @@ import { CausalLMTrainer } from './causal_lm.js';
 import { targetCount, type Sequence } from './data.js';
 import { LoraParams } from './lora_params.js';
 import { Rng } from './rng.js';
+import type { Checkpointing, TrainPlan } from './plan.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
 
 export interface FinetuneOptions {
@@ -42,6 +43,8 @@ export interface FinetuneOptions {
   seed?: number;
   /** an eval loss every this many steps (and after the last) */
   evalEvery?: number;
+  /** recompute each block's activations in the backward (on), keep them (off), or keep them when they fit (auto) */
+  gradientCheckpointing?: Checkpointing;
   /** start from this adapter instead of PEFT's initialisation */
   init?: LoraAdapter;
   /** go on from a checkpoint (its parameters, optimizer state and step) */
@@ -70,6 +73,7 @@ export const FINETUNE_DEFAULTS = {
   shuffle: true,
   seed: 0,
   evalEvery: 0,
+  gradientCheckpointing: 'auto' as Checkpointing,
 };
 
 /** One optimizer step's figures (a line of the log). */
@@ -133,6 +137,10 @@ export class FinetuneRun implements AsyncIterable<StepMetrics> {
         throw new Error(`${k} must be a number >= 0, got ${o[k]}`);
     for (const k of ['beta1', 'beta2', 'dropout'] as const)
       if (!(o[k] >= 0 && o[k] < 1)) throw new Error(`${k} must be in [0, 1), got ${o[k]}`);
+    if (!['auto', 'on', 'off'].includes(o.gradientCheckpointing))
+      throw new Error(
+        `gradientCheckpointing must be auto, on or off, got "${o.gradientCheckpointing}"`,
+      );
     for (const t of o.targets)
       if (!LORA_MODULES.includes(t))
         throw new Error(`unknown target "${t}" (${LORA_MODULES.join(', ')})`);
@@ -164,7 +172,13 @@ export class FinetuneRun implements AsyncIterable<StepMetrics> {
           kernels,
         );
     const maxT = Math.max(...[...train, ...evalSet].map((s) => s.input.length));
-    this.trainer = new CausalLMTrainer(model, this.params, maxT, o.dropout > 0);
+    this.trainer = new CausalLMTrainer(
+      model,
+      this.params,
+      maxT,
+      o.dropout > 0,
+      o.gradientCheckpointing,
+    );
     this.optimizer = new AdamW(
       this.params.tensors(),
       { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
@@ -177,6 +191,11 @@ export class FinetuneRun implements AsyncIterable<StepMetrics> {
   }
 
   private readonly signal?: AbortSignal;
+
+  /** The trainer's memory (train/plan.ts): bytes, and whether each block's activations are kept. */
+  get memory(): TrainPlan {
+    return this.trainer.plan;
+  }
 
   /** The sequences of step k: epoch by epoch, each epoch's order its own shuffle. */
   private batchOf(k: number): Sequence[] {

@@ -9,7 +9,7 @@
 // holds (f32, f16, q8, q4: the "QLoRA" case is a q4 base). That is a matmul against Wᵀ: rows of
 // W are transposed, a chunk at a time, into a scratch weight the forward kernels multiply
 // with (f32 stays f32, f16 stays f16 with its scale, q8/q4 widen to f32: exact in each case).
-import type { Kernels, Weight } from '../kernels/types.js';
+import type { Kernels, Weight, WeightDType } from '../kernels/types.js';
 import type { LoraModule } from '../model/lora.js';
 
 /** One trained LoRA term: A (r, in) and Bᵀ (r, out), their gradients, in the kernels' memory. */
@@ -27,29 +27,59 @@ export interface TrainTerm {
   dBt: Float32Array;
 }
 
+/** What FrozenInputGrad allocates (floats of f32, elements of u16), by its shape. */
+export interface FrozenGradShape {
+  /** most rows */
+  maxT: number;
+  /** the narrowest and widest input (n) of a weight it multiplies with */
+  minN: number;
+  maxN: number;
+  /** the weights' dtypes: f16 ones transpose into f16 scratch, the others into f32 */
+  dtypes: readonly WeightDType[];
+}
+
+/** The default scratch: 4M elements of transposed weight at a time (16 MiB of f32). */
+const BUDGET = 1 << 22;
+
+export function frozenGradBuffers(s: FrozenGradShape, budget = BUDGET) {
+  budget = Math.max(budget, s.maxN); // at least one row of the widest layer
+  return {
+    budget,
+    out: s.maxT * s.maxN,
+    wtF16: s.dtypes.includes('f16') ? budget : 0,
+    wtF32: s.dtypes.some((d) => d !== 'f16') ? budget : 0,
+    // a chunk holds floor(budget / n) rows of W, so dy's columns for it are most for the narrowest
+    dyChunk: s.maxT * Math.floor(budget / s.minN),
+  };
+}
+
 /** dx (T, n) += dy (T, d) · W (d, n), W frozen in any dtype, through a bounded scratch. */
 export class FrozenInputGrad {
-  // allocated when first needed (the kernels' memory is never freed): a model with f32
-  // weights needs no u16 scratch, a layer done in one chunk no copy of dy
-  private wtF32?: Float32Array;
-  private wtF16?: Uint16Array;
-  private dyChunk?: Float32Array;
+  private readonly wtF32: Float32Array;
+  private readonly wtF16: Uint16Array;
+  private readonly dyChunk: Float32Array;
   private readonly out: Float32Array;
+  private readonly budget: number;
 
-  /** maxT rows and n at most maxN; `budget` elements of transposed weight at a time. */
   constructor(
     private readonly kernels: Kernels,
-    private readonly maxT: number,
-    private readonly maxN: number,
-    private readonly budget = 1 << 22,
+    private readonly shape: FrozenGradShape,
+    budget = BUDGET,
   ) {
-    this.budget = Math.max(budget, maxN); // at least one row of the widest layer
-    this.out = kernels.allocF32(maxT * maxN);
+    const b = frozenGradBuffers(shape, budget);
+    this.budget = b.budget;
+    this.out = kernels.allocF32(b.out);
+    this.wtF16 = kernels.allocU16(Math.max(1, b.wtF16));
+    this.wtF32 = kernels.allocF32(Math.max(1, b.wtF32));
+    this.dyChunk = kernels.allocF32(b.dyChunk);
   }
 
   apply(dx: Float32Array, dy: Float32Array, w: Weight, T: number, n: number, d: number): void {
-    if (T > this.maxT || n > this.maxN)
-      throw new Error(`FrozenInputGrad: ${T}x${n} exceeds its scratch (${this.maxT}x${this.maxN})`);
+    const { maxT, minN, maxN } = this.shape;
+    if (T > maxT || n > maxN || n < minN)
+      throw new Error(
+        `FrozenInputGrad: ${T}x${n} is outside its scratch (up to ${maxT} rows, ${minN}..${maxN} wide)`,
+      );
     const c = Math.max(1, Math.min(d, Math.floor(this.budget / n))); // rows of W a chunk
     const k = this.kernels;
     for (let o0 = 0; o0 < d; o0 += c) {
@@ -57,18 +87,18 @@ export class FrozenInputGrad {
       // Wᵀ rows [o0, o0 + m): (n, m)
       let wt: Weight;
       if (w.dtype === 'f16') {
-        const dst = (this.wtF16 ??= k.allocU16(this.budget)).subarray(0, n * m);
+        const dst = this.wtF16.subarray(0, n * m);
         k.transpose_rows(dst, w, n, o0, m);
         wt = { dtype: 'f16', data: dst, log2Scale: w.log2Scale };
       } else {
-        const dst = (this.wtF32 ??= k.allocF32(this.budget)).subarray(0, n * m);
+        const dst = this.wtF32.subarray(0, n * m);
         k.transpose_rows(dst, w, n, o0, m);
         wt = { dtype: 'f32', data: dst };
       }
       // dy's columns [o0, o0 + m): (T, m); all of dy when one chunk holds W
       let dyc = dy;
       if (m < d) {
-        dyc = this.dyChunk ??= k.allocF32(this.maxT * c);
+        dyc = this.dyChunk;
         for (let t = 0; t < T; t++) dyc.set(dy.subarray(t * d + o0, t * d + o0 + m), t * m);
       }
       k.matmul(this.out, dyc, wt, null, T, m, n);

@@ -1,31 +1,45 @@
 // Every buffer one training step needs, allocated once for sequences of up to maxT tokens
-// (in the kernels' memory, so the wasm kernels can read them). Gradient checkpointing: only
-// each block's input is kept for the whole pass (L + 1 of (T, D)); a block's insides are
-// recomputed, one block at a time, when the backward reaches it.
+// (in the kernels' memory, so the wasm kernels can read them). Two ways to have a block's
+// activations when its backward runs:
+//   kept          each block's own BlockActs, written by the forward pass (L of them)
+//   checkpointing one BlockActs shared by all blocks: only each block's input is kept for the
+//                 whole pass (xs, L + 1 of (T, D)), and a block's insides are recomputed, one
+//                 block at a time, when the backward reaches it
+// Either way the big and cheap ones (the softmax (H, T, T), gelu's output, dropout's inputs
+// and masks) are not kept per block but rebuilt for the block in hand (train/block.ts
+// blockRestore): they cost no matmul, and would double what keeping costs.
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from '../model/config.js';
 import { LORA_MODULES, type LoraModule } from '../model/lora.js';
 import type { LoraScratch } from './linear.js';
 
+/** One block's forward, kept for its backward. */
+export interface BlockActs {
+  xNorm: Float32Array; // (T, D) the shared LayerNorm's output
+  q: Float32Array; // (T, D) rotated
+  kH: Float32Array; // (H, T, Dh) the rotated keys as attention reads them
+  vH: Float32Array; // (H, T, Dh)
+  heads: Float32Array; // (T, D) attention before dense
+  pre: Float32Array; // (T, F) fc1's output, before gelu
+  /** per module: u = x̃·Aᵀ (T, r) */
+  u: Record<LoraModule, Float32Array>;
+}
+
 export interface TrainState {
   maxT: number;
+  /** acts[l] is block l's (kept), or acts[0] every block's in turn (checkpointing) */
+  keep: boolean;
+  acts: BlockActs[];
   /** block inputs: xs[l] (T, D) enters block l; xs[L] enters the final LayerNorm */
   xs: Float32Array[];
-  // one block's forward, kept for its backward
-  xNorm: Float32Array; // (T, D)
-  q: Float32Array; // (T, D) rotated
-  k: Float32Array; // (T, D) rotated
+  // the block in hand's forward scratch, and what blockRestore rebuilds
+  k: Float32Array; // (T, D)
   v: Float32Array; // (T, D)
-  kH: Float32Array; // (H, T, Dh) the keys as attention reads them
-  vH: Float32Array; // (H, T, Dh)
   probs: Float32Array; // (H, T, T) softmax of the scores
-  heads: Float32Array; // (T, D) attention before dense
   attnOut: Float32Array; // (T, D)
-  pre: Float32Array; // (T, F) fc1's output, before gelu
   act: Float32Array; // (T, F) gelu(pre)
   mlpOut: Float32Array; // (T, D)
-  /** per module: u = x̃·Aᵀ (T, r), and with dropout x̃ (T, in) and its mask (T, in) */
-  u: Record<LoraModule, Float32Array>;
+  /** with dropout, per module: x̃ (T, in) and its mask (T, in) */
   xd: Record<LoraModule, Float32Array | null>;
   mask: Record<LoraModule, Float32Array | null>;
   // the backward's
@@ -47,38 +61,50 @@ export interface TrainState {
   negSin: Float32Array;
 }
 
+export interface TrainStateShape {
+  maxT: number;
+  maxRank: number;
+  dropout: boolean;
+  /** each block's activations kept (no recomputation) */
+  keep: boolean;
+}
+
 export function createTrainState(
   cfg: PhiConfig,
-  kernels: Kernels,
-  maxT: number,
-  maxRank: number,
-  dropout: boolean,
-  sin: Float32Array,
+  kernels: Pick<Kernels, 'allocF32'>,
+  { maxT, maxRank, dropout, keep }: TrainStateShape,
+  /** the model's rotary sin table (T_max, R/2), or null to count bytes only (train/plan.ts) */
+  sin: Float32Array | null,
 ): TrainState {
   const { hiddenSize: D, intermediateSize: F, vocabSize: V, numHeads: H, numLayers: L } = cfg;
+  const { rotaryDim: R } = cfg;
   const f = (n: number) => kernels.allocF32(Math.max(1, n));
   const T = maxT;
   const per = <X>(g: (m: LoraModule) => X) =>
     Object.fromEntries(LORA_MODULES.map((m) => [m, g(m)])) as Record<LoraModule, X>;
   const width = (m: LoraModule) => (m === 'fc2' ? F : D);
-  const negSin = f(sin.length);
-  for (let i = 0; i < sin.length; i++) negSin[i] = -sin[i];
-  return {
-    maxT,
-    xs: Array.from({ length: L + 1 }, () => f(T * D)),
+  const negSin = f(maxT * (R >> 1)); // positions 0..maxT-1 of the table
+  if (sin) for (let i = 0; i < negSin.length; i++) negSin[i] = -sin[i];
+  const blockActs = (): BlockActs => ({
     xNorm: f(T * D),
     q: f(T * D),
-    k: f(T * D),
-    v: f(T * D),
     kH: f(T * D),
     vH: f(T * D),
-    probs: f(H * T * T),
     heads: f(T * D),
-    attnOut: f(T * D),
     pre: f(T * F),
+    u: per(() => f(T * maxRank)),
+  });
+  return {
+    maxT,
+    keep,
+    acts: Array.from({ length: keep ? L : 1 }, blockActs),
+    xs: Array.from({ length: L + 1 }, () => f(T * D)),
+    k: f(T * D),
+    v: f(T * D),
+    probs: f(H * T * T),
+    attnOut: f(T * D),
     act: f(T * F),
     mlpOut: f(T * D),
-    u: per(() => f(T * maxRank)),
     xd: per((m) => (dropout ? f(T * width(m)) : null)),
     mask: per((m) => (dropout ? f(T * width(m)) : null)),
     dx: f(T * D),

@@ -237,6 +237,10 @@ export class WasmKernels implements Kernels {
     else this.pool.run(op.id, slots);
   }
 
+  get freeBytes(): number {
+    return MAX_BYTES - this.top;
+  }
+
   /** Bytes handed out so far (from `base`). */
   get usedBytes(): number {
     return this.top - this.base;
