@@ -12,7 +12,8 @@
 //                                  six targets, unmerged, against none (merged runs the base kernels);
 //                                  with --serve, also phi serve: 4 streams on 4 adapters against one
 //   npm run bench -- --train       only training: LoRA rank 8 on all six targets, seq 256, f16 and q4
-//                                  bases (bench/train.ts; --seq, --rank, --steps, --layers, --dtype),
+//                                  bases (bench/train.ts; --seq, --rank, --steps, --layers, --dtype,
+//                                  --gradient-checkpointing auto,on: one row each),
 //                                  and PyTorch's f32 step on the same shapes when /usr/bin/python3
 //                                  has torch (../shared/anchors/torch-lora/lora_step.py, or --anchor FILE)
 //
@@ -262,6 +263,7 @@ async function main() {
       steps: { type: 'string', default: '3' },
       layers: { type: 'string', default: String(PHI_1_5.numLayers) },
       anchor: { type: 'string' },
+      'gradient-checkpointing': { type: 'string', default: 'auto' },
     },
   });
   const cores = availableParallelism();
@@ -435,6 +437,7 @@ function trainCost(
     steps?: string;
     layers?: string;
     anchor?: string;
+    'gradient-checkpointing'?: string;
   },
   threads: number,
 ) {
@@ -442,35 +445,42 @@ function trainCost(
   const shape = ['--seq', seq, '--rank', rank, '--steps', steps, '--layers', layers];
   const torch = torchAnchor(values.anchor, threads, shape);
   const rows: TrainResult[] = [];
-  for (const dtype of (values.dtype ?? 'f16,q4').split(',')) {
-    log(`training ${dtype}, ${threads} threads, seq ${seq}, rank ${rank}, ${layers} layers ...`);
-    rows.push(
-      child<TrainResult>('train.js', [
-        '--dtype',
-        dtype,
-        '--threads',
-        String(threads),
-        ...shape,
-        '--profile',
-      ]),
-    );
-  }
+  const modes = (values['gradient-checkpointing'] ?? 'auto').split(',');
+  for (const dtype of (values.dtype ?? 'f16,q4').split(','))
+    for (const mode of modes) {
+      log(
+        `training ${dtype}, ${threads} threads, seq ${seq}, rank ${rank}, ${layers} layers, checkpointing ${mode} ...`,
+      );
+      rows.push(
+        child<TrainResult>('train.js', [
+          '--dtype',
+          dtype,
+          '--threads',
+          String(threads),
+          ...shape,
+          '--gradient-checkpointing',
+          mode,
+          '--profile',
+        ]),
+      );
+    }
   const f = (v: number, w: number, p = 2) => v.toFixed(p).padStart(w);
   const gib = (b: number) => b / 2 ** 30;
   log(
     [
       `LoRA training, phi-1.5 shapes (${layers} layers, synthetic weights), rank ${rank} on q, k, v, dense, fc1, fc2, seq ${seq}, batch 1, node ${process.version}`,
-      'tok/s: trained tokens a second, forward + backward (each block recomputed) + AdamW; median of the steps (best); x torch: best over best',
+      'tok/s: trained tokens a second, forward + backward + AdamW; median of the steps (best); x torch: best over best',
+      "activations: each block's kept from the forward, or recomputed in the backward (gradient checkpointing)",
       torch.row
         ? `PyTorch ${torch.row.torch} f32, ${threads} threads, no recomputation: ${f(torch.row.train_tokens_per_s, 0)} tok/s, peak RSS ${f(torch.row.peak_rss_gib, 0)} GiB`
         : `PyTorch: not run (${torch.why})`,
-      'dtype thr  tok/s (best)     x torch  peak RSS GiB  wasm GiB',
+      'dtype thr activations  tok/s (best)     x torch  peak RSS GiB  wasm GiB',
       ...rows.map(
         (r) =>
-          `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${f(r.train_tokens_per_s, 6)} (${f(r.train_tokens_per_s_best, 6)}) ${torch.row ? f(r.train_tokens_per_s_best / torch.row.train_tokens_per_s, 9, 3) : '        -'} ${f(gib(r.peak_rss_bytes), 13)} ${f(gib(r.wasm_bytes), 9)}`,
+          `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${r.activations.padEnd(11)} ${f(r.train_tokens_per_s, 6)} (${f(r.train_tokens_per_s_best, 6)}) ${torch.row ? f(r.train_tokens_per_s_best / torch.row.train_tokens_per_s, 9, 3) : '        -'} ${f(gib(r.peak_rss_bytes), 13)} ${f(gib(r.wasm_bytes), 9)}`,
       ),
       'ms of one step (kernel calls; "TypeScript" is the rest: the backward ops still in TypeScript):',
-      ...rows.map((r) => `${r.dtype}: ${JSON.stringify(r.profile)}`),
+      ...rows.map((r) => `${r.dtype} ${r.activations}: ${JSON.stringify(r.profile)}`),
     ].join('\n'),
   );
   const out = {

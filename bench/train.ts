@@ -2,6 +2,7 @@
 // synthetic weights, forward + backward + AdamW, in its own process so that its peak resident
 // memory is its own. Prints one JSON line. Run by `npm run bench -- --train`; usable alone:
 //   node dist/bench/train.js --dtype q4 --threads 2 --seq 256 --rank 8 --steps 3 [--layers 24]
+//     [--gradient-checkpointing auto|on|off]   (auto: activations kept when they fit, as phi finetune)
 // --profile also times each kernel call of one step (matmuls by use, the LoRA products,
 // attention, the elementwise kernels); what the step took beyond them is TypeScript.
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { ADAMW_DEFAULTS, AdamW } from '../src/train/adamw.js';
 import { CausalLMTrainer } from '../src/train/causal_lm.js';
 import { LoraParams } from '../src/train/lora_params.js';
+import type { Checkpointing } from '../src/train/plan.js';
 import { Rng } from '../src/train/rng.js';
 import { median } from './batch-roof.js';
 import { syntheticWeights } from './synthetic.js';
@@ -25,6 +27,8 @@ export interface TrainResult {
   rank: number;
   layers: number;
   backend: string;
+  /** each block's activations kept from the forward, or recomputed in the backward */
+  activations: 'kept' | 'recomputed';
   /** trained tokens (positions with a target) a second, forward + backward + optimizer */
   train_tokens_per_s: number;
   train_tokens_per_s_best: number;
@@ -40,7 +44,7 @@ export interface TrainResult {
 
 const USAGE =
   'usage: node dist/bench/train.js [--dtype f16|f32|q8|q4] [--threads N] [--seq T] [--rank R] ' +
-  '[--steps N] [--layers L] [--profile]   (one JSON line on stdout)';
+  '[--steps N] [--layers L] [--profile] [--gradient-checkpointing auto|on|off]   (one JSON line on stdout)';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -52,9 +56,13 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '3' },
       layers: { type: 'string', default: String(PHI_1_5.numLayers) },
       profile: { type: 'boolean' },
+      'gradient-checkpointing': { type: 'string', default: 'auto' },
     },
   });
   const dtype = values.dtype as WeightDType;
+  const checkpointing = values['gradient-checkpointing'] as Checkpointing;
+  if (!['auto', 'on', 'off'].includes(checkpointing))
+    throw new Error(`--gradient-checkpointing ${checkpointing}?`);
   if (!['f16', 'f32', 'q8', 'q4'].includes(dtype)) throw new Error(`--dtype ${dtype}?`);
   const [threads, T, rank, steps, layers] = [
     values.threads,
@@ -75,7 +83,7 @@ async function main(): Promise<void> {
   // B starts at zero; give it values so every product is a real one
   const rng = new Rng(1);
   for (const t of params.terms) for (let i = 0; i < t.Bt.length; i++) t.Bt[i] = rng.next() * 0.01;
-  const trainer = new CausalLMTrainer(model, params, T, false);
+  const trainer = new CausalLMTrainer(model, params, T, false, checkpointing);
   const opt = new AdamW(params.tensors(), ADAMW_DEFAULTS);
   const loadSeconds = (performance.now() - t0) / 1000;
 
@@ -99,6 +107,7 @@ async function main(): Promise<void> {
     rank,
     layers,
     backend: kernels.name,
+    activations: trainer.plan.keep ? 'kept' : 'recomputed',
     train_tokens_per_s: T / median(seconds),
     train_tokens_per_s_best: T / Math.min(...seconds),
     step_seconds: seconds,

@@ -177,6 +177,25 @@ describe('phi finetune', () => {
     expect(existsSync(at('x'))).toBe(false);
   });
 
+  test('--gradient-checkpointing on and off train the same adapter, byte for byte (dropout on)', () => {
+    const common = ['--model', MODEL, '--data', at('kv.jsonl'), '--seq', '32', '--steps', '3'];
+    const runs = (['on', 'off'] as const).map((mode) => {
+      const r = phi([
+        ...['finetune', ...common, '--dropout', '0.2', '--out', at(`ck-${mode}`)],
+        ...['--gradient-checkpointing', mode],
+      ]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(
+        mode === 'on' ? /; gradient checkpointing \(\d/ : /; activations kept \(\d/,
+      );
+      return readFileSync(at(`ck-${mode}`, 'adapter_model.safetensors'));
+    });
+    expect(runs[0].equals(runs[1])).toBe(true);
+    const bad = phi(['finetune', ...common, '--out', at('z'), '--gradient-checkpointing', 'yes']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--gradient-checkpointing must be auto, on or off, got "yes"/);
+  });
+
   test('a flag out of range names it', () => {
     const r = phi([
       'finetune',

@@ -669,13 +669,19 @@ describe('dy·W through a frozen weight of each dtype', () => {
 });
 
 describe('transpose_rows: the wasm kernel against its twin, bit for bit', () => {
-  // n over 2 records of 128 (q8/q4 split whole records over the threads), m odd, o0 > 0
+  // n over 2 records of 128 (q8/q4 split whole records over the threads), m odd, o0 > 0;
+  // f32 and f16 past a tile of 64 columns with whole 4x4 / 8x8 blocks and ragged edges
   test.each([
     ['f32', 1, 0, 1],
     ['f16', 7, 3, 5],
+    ['f32', 70, 3, 9],
+    ['f16', 150, 2, 19],
+    ['f16', 8, 0, 8],
     ['q8', 300, 2, 5],
     ['q4', 300, 1, 3],
     ['q4', 33, 0, 1],
+    ['q8', 257, 1, 11],
+    ['q4', 130, 0, 4],
   ] as const)('%s, n=%i rows [%i, +%i), on 3 threads', async (dtype, n, o0, m) => {
     const rand = xorshift(n + m);
     const rows = o0 + m + 2;

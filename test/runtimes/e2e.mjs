@@ -1,8 +1,12 @@
 // The same end-to-end check in every JavaScript runtime: load a fixture checkpoint through the
 // portable core (no Node API: bytes come from the runtime's own file reader), greedy-generate,
-// and compare the ids with the float64 reference. Prints one JSON line; exit code 1 on mismatch.
+// and compare the ids with the float64 reference; then fine-tune a LoRA adapter a few steps
+// (phi.finetune, dropout on) on 1 and 2 threads, which must agree bit for bit and learn.
+// run-all.mjs checks that every runtime's losses agree to 1e-6. Prints one JSON line;
+// exit code 1 on mismatch.
 //   node test/runtimes/e2e.mjs | deno run -A test/runtimes/e2e.mjs | bun test/runtimes/e2e.mjs
 import { loadPhiFrom, memoryFiles } from '../../dist/src/index.js';
+import { trainLosses } from './train-case.mjs';
 
 const runtime = globalThis.Deno
   ? `deno ${Deno.version.deno}`
@@ -56,7 +60,28 @@ for (const threads of [1, 2]) {
     ms: Math.round(performance.now() - started),
   });
 }
-console.log(JSON.stringify({ runtime, ok, results }));
+// training: the same steps on 1 and 2 threads
+const train = [];
+for (const threads of [1, 2]) {
+  const started = performance.now();
+  const phi = await loadPhiFrom(memoryFiles('tiny-phi-f16', files), {
+    backend: 'wasm',
+    threads,
+    wasm: wasm && { spawnWorker: wasm.spawnWorker, readWasm: wasm.readWasm },
+  });
+  train.push({ threads, ...(await trainLosses(phi)), ms: Math.round(performance.now() - started) });
+  phi.close();
+}
+const sameBits = JSON.stringify(train[0].losses) === JSON.stringify(train[1].losses);
+const learns = train[0].learns;
+ok &&= sameBits && learns;
+const training = {
+  same_on_1_and_2_threads: sameBits,
+  learns,
+  losses: train[0].losses,
+  ms: train.map((t) => t.ms),
+};
+console.log(JSON.stringify({ runtime, ok, results, training }));
 if (!ok) {
   if (globalThis.Deno) Deno.exit(1);
   else process.exit(1);

@@ -49,6 +49,13 @@ const needs = (label, file) => {
     : `${file} not found: run npm ci --prefix test/runtimes (npm run test:runtimes does)`;
 };
 let failed = 0;
+// every runtime's fine-tune losses (e2e.mjs): the same computation, so the same values; not the
+// same bits: relaxed SIMD's results are the engine's choice (V8's relaxed runs differ from Node
+// 20's plain SIMD and from Bun's in the ninth digit). Within one runtime, 1 and 2 threads must
+// agree bit for bit: e2e.mjs checks that.
+let firstLosses = null;
+const close = (a, b) =>
+  a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= 1e-6 * Math.abs(b[i]));
 for (const [label, cmd, args, extra] of runs) {
   const missing = needs(label, cmd) ?? (extra ? needs(label, extra) : null);
   let ok = false;
@@ -66,7 +73,16 @@ for (const [label, cmd, args, extra] of runs) {
     } else {
       ok = r.status === 0;
       try {
-        ok &&= JSON.parse(line).ok === true;
+        const result = JSON.parse(line);
+        ok &&= result.ok === true;
+        const losses = result.training?.losses;
+        if (ok && losses) {
+          firstLosses ??= [label, losses];
+          if (!close(losses, firstLosses[1])) {
+            ok = false;
+            line = `fine-tune losses ${losses} differ from ${firstLosses[0]}'s ${firstLosses[1]} by more than 1e-6`;
+          }
+        }
       } catch {
         ok = false;
       }
