@@ -7,7 +7,7 @@ export { dot_probe, dot16_probe } from './dot';
 export { quantize_act } from './quantize_act';
 export { attention } from './attention';
 export { attention_backward } from './attention_backward';
-export { gelu_new } from './gelu';
+export { gelu_backward, gelu_new } from './gelu';
 export { layernorm } from './layernorm';
 export { lora_add } from './lora';
 export { transpose_f32, transpose_f16, transpose_q } from './transpose';

@@ -151,6 +151,7 @@ function profileStep(kernels: object, cfg: typeof PHI_1_5, step: () => void) {
   wrap('layernorm', () => 'layernorm');
   wrap('rotary', () => 'rotary');
   wrap('attention_backward', () => 'attention_backward');
+  wrap('gelu_backward', () => 'gelu_backward');
   wrap('transpose_rows', () => 'transpose_rows');
   const t0 = performance.now();
   step();

@@ -91,13 +91,72 @@ $('inspect').onclick = () =>
     layer: Number($('layer').value),
     head: Number($('head').value),
   });
-$('tab-text').onclick = () => tab(false);
-$('tab-inside').onclick = () => tab(true);
-function tab(inside) {
-  $('view-text').hidden = inside;
-  $('view-inside').hidden = !inside;
-  $('tab-text').classList.toggle('on', !inside);
-  $('tab-inside').classList.toggle('on', inside);
+for (const name of ['text', 'inside', 'teach']) $(`tab-${name}`).onclick = () => tab(name);
+function tab(name) {
+  for (const n of ['text', 'inside', 'teach']) {
+    $(`view-${n}`).hidden = n !== name;
+    $(`tab-${n}`).classList.toggle('on', n === name);
+  }
+}
+
+// "teach it": train an adapter on the pasted text in the engine's worker, with a live loss chart
+$('teach-file').onchange = async (e) => {
+  const f = e.target.files[0];
+  if (f) $('teach-data').value = await f.text();
+};
+$('train').onclick = () => {
+  state.losses = [];
+  state.trained = null;
+  drawLoss([]);
+  $('train').disabled = $('generate').disabled = true;
+  $('train-stop').disabled = false;
+  $('train-files').textContent = '';
+  $('train-status').textContent = 'starting...';
+  engine.postMessage({
+    type: 'train',
+    data: $('teach-data').value,
+    options: {
+      steps: Number($('teach-steps').value),
+      lr: Number($('teach-lr').value),
+      rank: Number($('teach-rank').value),
+      alpha: 2 * Number($('teach-rank').value),
+      seq: Number($('teach-seq').value),
+    },
+  });
+};
+$('train-stop').onclick = () => engine.postMessage({ type: 'stop' });
+
+/** The loss of each step so far: a line over steps 1..n, the axis from the lowest to the highest. */
+function drawLoss(losses) {
+  const c = $('loss-chart');
+  const g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
+  const [left, top, w, h] = [44, 10, c.width - 54, c.height - 30];
+  g.strokeStyle = '#bbb';
+  g.strokeRect(left, top, w, h);
+  g.fillStyle = '#333';
+  g.font = '11px sans-serif';
+  if (!losses.length) return;
+  const [lo, hi] = [Math.min(...losses), Math.max(...losses)];
+  const span = hi - lo || 1;
+  const x = (i) => left + (losses.length === 1 ? w / 2 : (i / (losses.length - 1)) * w);
+  const y = (v) => top + h - ((v - lo) / span) * h;
+  g.fillText(hi.toFixed(2), 2, top + 8);
+  g.fillText(lo.toFixed(2), 2, top + h);
+  g.fillText(`step ${losses.length}, loss ${losses.at(-1).toFixed(3)}`, left + 4, top + h + 16);
+  g.strokeStyle = 'rgb(40, 90, 200)';
+  g.beginPath();
+  losses.forEach((v, i) => (i ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v))));
+  g.stroke();
+}
+
+/** A link that downloads bytes (or text) as a file. */
+function download(name, data) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([data]));
+  a.download = name;
+  a.textContent = name;
+  return a;
 }
 
 // The attention map of one head: row t is query token t, column j key token j; a darker cell
@@ -149,7 +208,7 @@ engine.onmessage = ({ data: m }) => {
       (m.isolated ? '' : ' (no cross-origin isolation: one thread)') +
       `; loaded in ${m.seconds.toFixed(1)} s`;
     $('generate').disabled = $('inspect').disabled = false;
-    $('adapter').disabled = false;
+    $('adapter').disabled = $('train').disabled = false;
     $('no-adapter').disabled = true;
     $('adapter-status').textContent = '';
     $('layer').innerHTML = [...Array(m.layers).keys()].map((l) => `<option>${l}</option>`).join('');
@@ -170,6 +229,29 @@ engine.onmessage = ({ data: m }) => {
     $('stop').disabled = true;
     $('done').textContent =
       `${m.ids.length} tokens (${m.stop}); prefill ${m.prefill.toFixed(1)} tokens/s, decode ${m.decode.toFixed(1)} tokens/s`;
+  } else if (m.type === 'training') {
+    $('train-status').textContent =
+      `${m.parameters.toLocaleString('en')} LoRA parameters, ${m.steps} steps; ${m.memory}`;
+    state.trainSteps = m.steps;
+  } else if (m.type === 'step') {
+    state.losses.push(m.loss);
+    drawLoss(state.losses);
+    $('train-status').textContent =
+      `step ${m.step}/${state.trainSteps}, loss ${m.loss.toFixed(4)}, ` +
+      `${m.tokensPerS.toFixed(1)} tokens/s, ${Math.round(m.secondsLeft)} s left`;
+  } else if (m.type === 'trained') {
+    state.trained = m.summary;
+    state.adapter = m.summary;
+    $('train').disabled = $('generate').disabled = false;
+    $('train-stop').disabled = true;
+    $('no-adapter').disabled = false;
+    $('adapter-status').textContent = `generating with the adapter: ${m.summary}`;
+    $('train-status').textContent += ` — done: ${m.summary}. Generate to try it.`;
+    // the adapter in PEFT's layout: both files in one folder load with phi --adapter or PEFT
+    $('train-files').replaceChildren(
+      'save the adapter (PEFT): ',
+      ...Object.entries(m.files).flatMap(([name, data]) => [download(name, data), ' ']),
+    );
   } else if (m.type === 'inspection') {
     drawAttention(m.attention, m.tokens);
     $('tokens').textContent = 'tokens: ' + m.tokens.map((t) => JSON.stringify(t)).join(' ');
@@ -192,8 +274,9 @@ engine.onmessage = ({ data: m }) => {
       $('model-status').textContent = 'error: ' + m.message;
     } else if (m.during === 'inspect') $('tokens').textContent = 'error: ' + m.message;
     else if (m.during === 'adapter') $('adapter-status').textContent = 'error: ' + m.message;
+    else if (m.during === 'train') $('train-status').textContent = 'error: ' + m.message;
     else $('done').textContent = 'error: ' + m.message;
-    $('generate').disabled = !state.loaded;
-    $('stop').disabled = true;
+    $('generate').disabled = $('train').disabled = !state.loaded;
+    $('stop').disabled = $('train-stop').disabled = true;
   }
 };

@@ -1,7 +1,14 @@
 // The demo's engine, in a Web Worker: the page stays responsive and the worker may block on
-// Atomics.wait for its kernel threads. Messages in: load, generate, inspect, stop.
-// Messages out: progress, loaded, piece, done, inspection, error.
-import { FORMATS, inspect, loadPhiFrom, memoryFiles, urlFiles } from '../build/browser/index.js';
+// Atomics.wait for its kernel threads. Messages in: load, generate, inspect, adapter, train,
+// stop. Messages out: progress, loaded, piece, done, inspection, adapter, step, trained, error.
+import {
+  adapterFolderFiles,
+  FORMATS,
+  inspect,
+  loadPhiFrom,
+  memoryFiles,
+  urlFiles,
+} from '../build/browser/index.js';
 
 let phi = null;
 let adapter = null; // the picked LoRA adapter's name, when one is loaded
@@ -70,6 +77,39 @@ onmessage = async ({ data: m }) => {
         summary: info
           ? `rank ${info.r}, alpha ${info.lora_alpha}, on ${info.targets.join(', ')}`
           : null,
+      });
+    } else if (m.type === 'train') {
+      // "teach it": a LoRA adapter trained here on the pasted text (train/finetune.ts), then
+      // used by every generation, as a picked one would be
+      await current?.result().catch(() => {});
+      abort = new AbortController();
+      const text = m.data.trim();
+      // JSONL records ({"text"} or {"prompt", "completion"}) when it looks like them, else text
+      const data = text.startsWith('{') ? text : [{ text }];
+      const run = phi.finetune(data, { ...m.options, signal: abort.signal });
+      const mem = run.memory;
+      send('training', {
+        steps: run.options.steps,
+        parameters: run.params.count(),
+        memory: `${(mem.total / 2 ** 20).toFixed(0)} MiB, activations ${mem.keep ? 'kept' : 'recomputed'}`,
+      });
+      for await (const s of run)
+        send('step', {
+          step: s.step,
+          loss: s.loss,
+          tokensPerS: s.tokensPerSecond,
+          secondsLeft: s.secondsLeft,
+        });
+      if (adapter) phi.unloadAdapter(adapter);
+      const tuned = run.adapter();
+      phi.addAdapter('taught', tuned);
+      adapter = 'taught';
+      const o = run.options;
+      const files = adapterFolderFiles(tuned, 'microsoft/phi-1_5', { lora_dropout: o.dropout });
+      send('trained', {
+        steps: run.log.length,
+        summary: `taught here: rank ${o.rank}, alpha ${o.alpha}, ${run.log.length} steps`,
+        files,
       });
     } else if (m.type === 'stop') {
       abort?.abort();

@@ -708,6 +708,42 @@ describe('transpose_rows: the wasm kernel against its twin, bit for bit', () => 
   });
 });
 
+describe('gelu_backward: the wasm kernel against its twin', () => {
+  // lengths not a multiple of 4 (the SIMD body and the scalar tail), empty, one; x out to
+  // ±12, where σ saturates (gelu' is 0 far left, 1 far right)
+  test.each([0, 1, 3, 5, 17, 1001])(
+    'len %i, on 1 and 3 threads, dx in place on dy',
+    async (len) => {
+      const rand = xorshift(len + 5);
+      const x = Float32Array.from({ length: len }, () => 24 * rand() - 12);
+      const dy = Float32Array.from({ length: len }, () => 2 * rand() - 1);
+      const want = new Float32Array(len);
+      createRefKernels().gelu_backward(want, dy, x, len);
+      const results: number[][] = [];
+      for (const threads of [1, 3]) {
+        const wasm = await createWasmKernels({ threads, ...NODE.wasm });
+        try {
+          const [gx, gd] = [x, dy].map((a) => {
+            const c = wasm.allocF32(Math.max(1, a.length + 1)).fill(7); // one past the end: left alone
+            c.set(a);
+            return c;
+          });
+          wasm.gelu_backward(gd, gd, gx, len);
+          const got = Array.from(gd.subarray(0, len));
+          expect(gd[len]).toBe(7);
+          got.forEach((g, i) =>
+            expect(Math.abs(g - want[i])).toBeLessThan(2e-6 * (1 + Math.abs(want[i]))),
+          );
+          results.push(got);
+        } finally {
+          wasm.close();
+        }
+      }
+      expect(results[1]).toEqual(results[0]);
+    },
+  );
+});
+
 describe('attention_backward: the wasm kernel against its twin', () => {
   // awkward sizes: one token, Dh not a multiple of 4, heads not a multiple of the threads
   test.each([

@@ -135,6 +135,9 @@ export interface Kernels {
    * kH, vH (H, T, Dh); probs (H, T, T) the forward's softmax. Each head's sums do not depend on
    * how the heads are split.
    */
+  /** Training: dx (len,) <- dy (len,) · gelu_new'(x), x the forward's input; dx may be dy. */
+  gelu_backward(dx: Float32Array, dy: Float32Array, x: Float32Array, len: number): void;
+
   attention_backward(
     dq: Float32Array,
     dk: Float32Array,

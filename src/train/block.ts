@@ -11,7 +11,6 @@ import type { PhiConfig } from '../model/config.js';
 import type { LoraModule } from '../model/lora.js';
 import type { LayerWeights, Linear } from '../model/weights.js';
 import { rotaryBackward, toHeads } from './attention.js';
-import { geluBackward } from './gelu.js';
 import { layernormBackward } from './layernorm.js';
 import { loraBackward, loraForward, type FrozenInputGrad, type TrainTerm } from './linear.js';
 import type { Rng } from './rng.js';
@@ -191,7 +190,7 @@ export function blockBackward(
   // MLP: fc2, gelu, fc1
   st.dAct.fill(0, 0, T * F);
   back(st.dAct, dy, st.act, 'fc2', F, D);
-  geluBackward(st.dAct, st.dAct, a.pre, T * F); // now d(pre)
+  c.kernels.gelu_backward(st.dAct, st.dAct, a.pre, T * F); // now d(pre) (train/gelu.ts)
   st.dxNorm.fill(0, 0, T * D);
   back(st.dxNorm, st.dAct, a.xNorm, 'fc1', D, F);
   // attention: dense, softmax · v, rotary, q/k/v

@@ -1,20 +1,8 @@
 // gelu_new backward. With u = c (x + 0.044715 x³), c = √(2/π):
 //   gelu(x)  = 0.5 x (1 + tanh u)
-//   gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh² u) · c (1 + 3 · 0.044715 x²)
-// Twin of the forward: src/kernels/ref/gelu.ts.
-const C = Math.sqrt(2 / Math.PI);
-const { tanh } = Math;
-
-/** dx (len,) <- dy (len,) · gelu'(x), x the input of the forward (before gelu). */
-export function geluBackward(
-  dx: Float32Array,
-  dy: Float32Array,
-  x: Float32Array,
-  len: number,
-): void {
-  for (let i = 0; i < len; i++) {
-    const v = x[i];
-    const th = tanh(C * (v + 0.044715 * v * v * v));
-    dx[i] = dy[i] * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * C * (1 + 3 * 0.044715 * v * v));
-  }
-}
+//   gelu'(x) = 0.5 (1 + tanh u)                      the (1 + tanh u) factor's own
+//            + 0.5 x (1 - tanh² u) · du/dx           tanh' = 1 - tanh²
+//   du/dx    = c (1 + 3 · 0.044715 x²)
+// and dx = dy · gelu'(x), elementwise. That is Kernels.gelu_backward (the twin:
+// src/kernels/ref/gelu.ts, beside the forward; wasm: assembly/gelu.ts, with σ for tanh).
+export { gelu_backward as geluBackward } from '../kernels/ref/gelu.js';

@@ -38,8 +38,12 @@ export interface FrozenGradShape {
   dtypes: readonly WeightDType[];
 }
 
-/** The default scratch: 4M elements of transposed weight at a time (16 MiB of f32). */
-const BUDGET = 1 << 22;
+/**
+ * The default scratch: 16M elements of transposed weight at a time, so every weight of a phi-1.5
+ * block (fc1, fc2: 2048 x 8192) is one chunk (32 MiB as f16, 64 MiB as f32), and lm_head 7.
+ * Each chunk costs a pass adding its product into dx and a copy of dy's columns.
+ */
+const BUDGET = 1 << 24;
 
 export function frozenGradBuffers(s: FrozenGradShape, budget = BUDGET) {
   budget = Math.max(budget, s.maxN); // at least one row of the widest layer

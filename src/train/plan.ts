@@ -5,7 +5,7 @@
 // plan cannot drift from what is allocated.
 //
 // For phi-1.5 at 256 tokens, rank 8 on all six targets: the LoRA terms and their gradients
-// take 54 MiB, the step's buffers 242 MiB (the logits and their gradient are 100 MiB of it),
+// take 54 MiB, the step's buffers 272 MiB (the logits and their gradient are 100 MiB of it),
 // each block's kept activations 18 MiB (415 MiB more in all). Beside 2.6 GiB of f16 weights,
 // keeping fits wasm32's 4 GiB at 256 tokens, not at 512 (1.3 GiB); with a q4 base, at 1024.
 import type { Kernels, WeightDType } from '../kernels/types.js';

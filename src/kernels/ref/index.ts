@@ -1,7 +1,7 @@
 // The readable TypeScript backend: the spec every faster backend is tested against.
 import type { Kernels, Weight } from '../types.js';
 import { attention, attention_backward } from './attention.js';
-import { gelu_new } from './gelu.js';
+import { gelu_backward, gelu_new } from './gelu.js';
 import { layernorm } from './layernorm.js';
 import { lora_add } from './lora.js';
 import { matmul_f16, matmul_f32 } from './matmul.js';
@@ -13,6 +13,7 @@ import { transpose_rows } from './transpose.js';
 export {
   attention,
   attention_backward,
+  gelu_backward,
   gelu_new,
   layernorm,
   lora_add,
@@ -57,6 +58,7 @@ export function createRefKernels(): Kernels {
     matmul,
     layernorm,
     gelu_new,
+    gelu_backward,
     rotary,
     attention,
     attention_backward,

@@ -447,6 +447,10 @@ export class WasmKernels implements Kernels {
     this.run('gelu_new', { x: this.ptr(x), len });
   }
 
+  gelu_backward(dx: Float32Array, dy: Float32Array, x: Float32Array, len: number): void {
+    this.run('gelu_backward', { dx: this.ptr(dx), dy: this.ptr(dy), x: this.ptr(x), len });
+  }
+
   lora_add(
     out: Float32Array,
     u: Float32Array,

@@ -89,6 +89,8 @@ export const OPS = {
     f32: ['eps'],
   },
   gelu_new: { params: ['x', 'from', 'to'], split: 'len', align: 4 },
+  /** Training: gelu_new's gradient (twin: src/kernels/ref/gelu.ts). */
+  gelu_backward: { params: ['dx', 'dy', 'x', 'from', 'to'], split: 'len', align: 4 },
   /** A LoRA term's up-projection and the merge (twin: src/kernels/ref/lora.ts). */
   lora_add: {
     params: ['out', 'u', 'v', 'scale', 'T', 'r', 'd', 'from', 'to'],
