@@ -13,7 +13,7 @@
 //                                  with --serve, also phi serve: 4 streams on 4 adapters against one
 //   npm run bench -- --train       only training: LoRA rank 8 on all six targets, seq 256, f16 and q4
 //                                  bases (bench/train.ts; --seq, --rank, --steps, --layers, --dtype,
-//                                  --gradient-checkpointing auto,on: one row each),
+//                                  --gradient-checkpointing auto,on and --node A,B: one row each),
 //                                  and PyTorch's f32 step on the same shapes when /usr/bin/python3
 //                                  has torch (../shared/anchors/torch-lora/lora_step.py, or --anchor FILE)
 //
@@ -438,6 +438,7 @@ function trainCost(
     layers?: string;
     anchor?: string;
     'gradient-checkpointing'?: string;
+    node?: string;
   },
   threads: number,
 ) {
@@ -446,41 +447,47 @@ function trainCost(
   const torch = torchAnchor(values.anchor, threads, shape);
   const rows: TrainResult[] = [];
   const modes = (values['gradient-checkpointing'] ?? 'auto').split(',');
-  for (const dtype of (values.dtype ?? 'f16,q4').split(','))
-    for (const mode of modes) {
-      log(
-        `training ${dtype}, ${threads} threads, seq ${seq}, rank ${rank}, ${layers} layers, checkpointing ${mode} ...`,
-      );
-      rows.push(
-        child<TrainResult>('train.js', [
-          '--dtype',
-          dtype,
-          '--threads',
-          String(threads),
-          ...shape,
-          '--gradient-checkpointing',
-          mode,
-          '--profile',
-        ]),
-      );
-    }
+  const nodes = values.node ? values.node.split(',') : [process.execPath];
+  for (const node of nodes)
+    for (const dtype of (values.dtype ?? 'f16,q4').split(','))
+      for (const mode of modes) {
+        log(
+          `training ${dtype}, ${threads} threads, seq ${seq}, rank ${rank}, ${layers} layers, checkpointing ${mode} ...`,
+        );
+        rows.push(
+          child<TrainResult>(
+            'train.js',
+            [
+              '--dtype',
+              dtype,
+              '--threads',
+              String(threads),
+              ...shape,
+              '--gradient-checkpointing',
+              mode,
+              '--profile',
+            ],
+            node,
+          ),
+        );
+      }
   const f = (v: number, w: number, p = 2) => v.toFixed(p).padStart(w);
   const gib = (b: number) => b / 2 ** 30;
   log(
     [
-      `LoRA training, phi-1.5 shapes (${layers} layers, synthetic weights), rank ${rank} on q, k, v, dense, fc1, fc2, seq ${seq}, batch 1, node ${process.version}`,
+      `LoRA training, phi-1.5 shapes (${layers} layers, synthetic weights), rank ${rank} on q, k, v, dense, fc1, fc2, seq ${seq}, batch 1`,
       'tok/s: trained tokens a second, forward + backward + AdamW; median of the steps (best); x torch: best over best',
       "activations: each block's kept from the forward, or recomputed in the backward (gradient checkpointing)",
       torch.row
         ? `PyTorch ${torch.row.torch} f32, ${threads} threads, no recomputation: ${f(torch.row.train_tokens_per_s, 0)} tok/s, peak RSS ${f(torch.row.peak_rss_gib, 0)} GiB`
         : `PyTorch: not run (${torch.why})`,
-      'dtype thr activations  tok/s (best)     x torch  peak RSS GiB  wasm GiB',
+      'node     dtype thr activations  tok/s (best)     x torch  peak RSS GiB  wasm GiB',
       ...rows.map(
         (r) =>
-          `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${r.activations.padEnd(11)} ${f(r.train_tokens_per_s, 6)} (${f(r.train_tokens_per_s_best, 6)}) ${torch.row ? f(r.train_tokens_per_s_best / torch.row.train_tokens_per_s, 9, 3) : '        -'} ${f(gib(r.peak_rss_bytes), 13)} ${f(gib(r.wasm_bytes), 9)}`,
+          `${r.node.padEnd(8)} ${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${r.activations.padEnd(11)} ${f(r.train_tokens_per_s, 6)} (${f(r.train_tokens_per_s_best, 6)}) ${torch.row ? f(r.train_tokens_per_s_best / torch.row.train_tokens_per_s, 9, 3) : '        -'} ${f(gib(r.peak_rss_bytes), 13)} ${f(gib(r.wasm_bytes), 9)}`,
       ),
       'ms of one step (kernel calls; "TypeScript" is the rest: the backward ops still in TypeScript):',
-      ...rows.map((r) => `${r.dtype} ${r.activations}: ${JSON.stringify(r.profile)}`),
+      ...rows.map((r) => `${r.node} ${r.dtype} ${r.activations}: ${JSON.stringify(r.profile)}`),
     ].join('\n'),
   );
   const out = {

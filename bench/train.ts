@@ -29,6 +29,8 @@ export interface TrainResult {
   backend: string;
   /** each block's activations kept from the forward, or recomputed in the backward */
   activations: 'kept' | 'recomputed';
+  /** the Node that ran it */
+  node: string;
   /** trained tokens (positions with a target) a second, forward + backward + optimizer */
   train_tokens_per_s: number;
   train_tokens_per_s_best: number;
@@ -108,6 +110,7 @@ async function main(): Promise<void> {
     layers,
     backend: kernels.name,
     activations: trainer.plan.keep ? 'kept' : 'recomputed',
+    node: process.version,
     train_tokens_per_s: T / median(seconds),
     train_tokens_per_s_best: T / Math.min(...seconds),
     step_seconds: seconds,
