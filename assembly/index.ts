@@ -8,7 +8,7 @@ export { quantize_act } from './quantize_act';
 export { attention } from './attention';
 export { attention_backward } from './attention_backward';
 export { gelu_backward, gelu_new } from './gelu';
-export { layernorm } from './layernorm';
+export { layernorm, layernorm_backward } from './layernorm';
 export { lora_add } from './lora';
 export { transpose_f32, transpose_f16, transpose_q } from './transpose';
 export { stream_sum } from './stream';

@@ -708,6 +708,44 @@ describe('transpose_rows: the wasm kernel against its twin, bit for bit', () => 
   });
 });
 
+describe('layernorm_backward: the wasm kernel against its twin', () => {
+  // n = 1 (x̂ = 0: no gradient), n not a multiple of 4, rows not a multiple of the threads; dx
+  // starts random (the kernel adds to it), the rows spread out (|x| up to 30, a mean far from 0)
+  test.each([
+    [1, 1],
+    [3, 5],
+    [4, 67],
+    [7, 2048],
+  ])('T=%i n=%i, on 1 and 3 threads', async (T, n) => {
+    const rand = xorshift(T * 31 + n);
+    const x = Float32Array.from({ length: T * n }, () => 20 * rand() + 10 * (rand() - 0.5));
+    const dy = Float32Array.from({ length: T * n }, () => 2 * rand() - 1);
+    const w = Float32Array.from({ length: n }, () => 2 * rand() - 1);
+    const dx0 = Float32Array.from({ length: T * n }, () => rand() - 0.5);
+    const want = Float32Array.from(dx0);
+    createRefKernels().layernorm_backward(want, dy, x, w, T, n, 1e-5);
+    const grad = want.map((v, i) => v - dx0[i]);
+    const big = Math.max(...grad.map(Math.abs));
+    const results: number[][] = [];
+    for (const threads of [1, 3]) {
+      const wasm = await createWasmKernels({ threads, ...NODE.wasm });
+      try {
+        const [gx, gdy, gw, gdx] = [x, dy, w, dx0].map((a) => {
+          const c = wasm.allocF32(a.length);
+          c.set(a);
+          return c;
+        });
+        wasm.layernorm_backward(gdx, gdy, gx, gw, T, n, 1e-5);
+        gdx.forEach((g, i) => expect(Math.abs(g - want[i])).toBeLessThan(1e-4 * big + 1e-6));
+        results.push(Array.from(gdx));
+      } finally {
+        wasm.close();
+      }
+    }
+    expect(results[1]).toEqual(results[0]);
+  });
+});
+
 describe('gelu_backward: the wasm kernel against its twin', () => {
   // lengths not a multiple of 4 (the SIMD body and the scalar tail), empty, one; x out to
   // ±12, where σ saturates (gelu' is 0 far left, 1 far right)

@@ -135,6 +135,20 @@ export interface Kernels {
    * kH, vH (H, T, Dh); probs (H, T, T) the forward's softmax. Each head's sums do not depend on
    * how the heads are split.
    */
+  /**
+   * Training: dx (T, n) += the gradient through layernorm(x (T, n)) of dy (T, n), weight and
+   * bias frozen (src/train/layernorm.ts).
+   */
+  layernorm_backward(
+    dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    T: number,
+    n: number,
+    eps: number,
+  ): void;
+
   /** Training: dx (len,) <- dy (len,) · gelu_new'(x), x the forward's input; dx may be dy. */
   gelu_backward(dx: Float32Array, dy: Float32Array, x: Float32Array, len: number): void;
 

@@ -11,7 +11,6 @@ import type { PhiConfig } from '../model/config.js';
 import type { LoraModule } from '../model/lora.js';
 import type { LayerWeights, Linear } from '../model/weights.js';
 import { rotaryBackward, toHeads } from './attention.js';
-import { layernormBackward } from './layernorm.js';
 import { loraBackward, loraForward, type FrozenInputGrad, type TrainTerm } from './linear.js';
 import type { Rng } from './rng.js';
 import type { BlockActs, TrainState } from './state.js';
@@ -217,5 +216,6 @@ export function blockBackward(
   back(st.dxNorm, st.dk, a.xNorm, 'k_proj', D, D);
   back(st.dxNorm, st.dv, a.xNorm, 'v_proj', D, D);
   // the shared LayerNorm; the residual's dy is already in st.dx
-  layernormBackward(st.dx, st.dxNorm, x, w.input_layernorm.weight, T, D, cfg.layerNormEps);
+  const ln = w.input_layernorm.weight;
+  c.kernels.layernorm_backward(st.dx, st.dxNorm, x, ln, T, D, cfg.layerNormEps); // train/layernorm.ts
 }

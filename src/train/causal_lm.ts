@@ -22,7 +22,6 @@ import {
   type Dropout,
 } from './block.js';
 import { crossEntropy, NO_TARGET } from './cross_entropy.js';
-import { layernormBackward } from './layernorm.js';
 import { FrozenInputGrad } from './linear.js';
 import type { LoraParams } from './lora_params.js';
 import { LORA_MODULES } from '../model/lora.js';
@@ -141,7 +140,7 @@ export class CausalLMTrainer {
     st.dxf.fill(0, 0, T * D);
     this.grad.apply(st.dxf, st.dlogits, w.lm_head.weight, T, D, V);
     st.dx.fill(0, 0, T * D);
-    layernormBackward(st.dx, st.dxf, st.xs[L], fl.weight, T, D, cfg.layerNormEps);
+    kernels.layernorm_backward(st.dx, st.dxf, st.xs[L], fl.weight, T, D, cfg.layerNormEps);
     for (let l = L - 1; l >= 0; l--) {
       const [a, terms] = [acts(l), this.params.layers[l]];
       // the last block's forward is all still there; the others are rebuilt: its scratch from

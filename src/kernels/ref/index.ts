@@ -2,7 +2,7 @@
 import type { Kernels, Weight } from '../types.js';
 import { attention, attention_backward } from './attention.js';
 import { gelu_backward, gelu_new } from './gelu.js';
-import { layernorm } from './layernorm.js';
+import { layernorm, layernorm_backward } from './layernorm.js';
 import { lora_add } from './lora.js';
 import { matmul_f16, matmul_f32 } from './matmul.js';
 import { matmul_q4, matmul_q8, quantize_act } from './quant.js';
@@ -16,6 +16,7 @@ export {
   gelu_backward,
   gelu_new,
   layernorm,
+  layernorm_backward,
   lora_add,
   matmul_f16,
   matmul_f32,
@@ -57,6 +58,7 @@ export function createRefKernels(): Kernels {
     allocU8: (n) => new Uint8Array(n),
     matmul,
     layernorm,
+    layernorm_backward,
     gelu_new,
     gelu_backward,
     rotary,

@@ -478,6 +478,19 @@ export class WasmKernels implements Kernels {
     this.run('layernorm', { out: o, x: xp, weight: wp, bias: bp, n, eps, T }, T === 1);
   }
 
+  layernorm_backward(
+    dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    T: number,
+    n: number,
+    eps: number,
+  ): void {
+    const [dxp, dyp, xp, wp] = [dx, dy, x, weight].map((a) => this.ptr(a));
+    this.run('layernorm_backward', { dx: dxp, dy: dyp, x: xp, weight: wp, n, eps, T });
+  }
+
   // O(T·D) a layer and cheap: the TypeScript kernel is fast enough (measured: 0.2% of decode)
   rotary = rotary;
 

@@ -88,6 +88,13 @@ export const OPS = {
     align: 1,
     f32: ['eps'],
   },
+  /** Training: LayerNorm's input gradient (twin: src/kernels/ref/layernorm.ts). */
+  layernorm_backward: {
+    params: ['dx', 'dy', 'x', 'weight', 'n', 'eps', 'from', 'to'],
+    split: 'T',
+    align: 1,
+    f32: ['eps'],
+  },
   gelu_new: { params: ['x', 'from', 'to'], split: 'len', align: 4 },
   /** Training: gelu_new's gradient (twin: src/kernels/ref/gelu.ts). */
   gelu_backward: { params: ['dx', 'dy', 'x', 'from', 'to'], split: 'len', align: 4 },
