@@ -181,14 +181,19 @@ function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number
     if (dtype !== o.dtype && fits({ dtype })) hints.push(`--dtype ${dtype}`);
   let ctx = o.maxPositions;
   while (ctx > 1 && !fits({ maxPositions: ctx })) ctx = Math.floor(ctx / 2);
-  if (ctx < o.maxPositions && fits({ maxPositions: ctx })) hints.push(`--context ${ctx}`);
+  // (a training sequence needs its positions: no shorter context than --seq)
+  const trainable = ctx >= (o.training?.seq ?? 0);
+  if (ctx < o.maxPositions && trainable && fits({ maxPositions: ctx }))
+    hints.push(`--context ${ctx}`);
   if (o.parallel > 1 && fits({ parallel: 1 })) hints.push('--parallel 1');
   const t = o.training;
   if (t && t.checkpointing === 'off' && fits({ training: { ...t, checkpointing: 'on' } }))
     hints.push('--gradient-checkpointing on');
   if (t) {
     let seq = t.seq;
-    const at = (s: number) => fits({ training: { ...t, seq: s } });
+    // a KV cache sized to the sequence (phi finetune's default) shrinks with it
+    const ctx = (s: number) => (o.maxPositions === t.seq ? s : o.maxPositions);
+    const at = (s: number) => fits({ training: { ...t, seq: s }, maxPositions: ctx(s) });
     while (seq > 1 && !at(seq)) seq = Math.floor(seq / 2);
     if (seq < t.seq && at(seq)) hints.push(`--seq ${seq}`);
   }
