@@ -5,6 +5,7 @@ import { loadPhiFrom } from '../src/load.js';
 import type { WasmKernels } from '../src/kernels/wasm/index.js';
 import { planMemory } from '../src/memory.js';
 import { parseConfig, PHI_1_5 } from '../src/model/config.js';
+import { LORA_MODULES } from '../src/model/lora.js';
 import { dirFiles } from '../src/node/files.js';
 import { readAdapter } from '../src/weights/adapter.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
@@ -112,5 +113,33 @@ describe('phi-1.5 against the 4 GiB of wasm32', () => {
     await expect(loadPhiFrom(phi15Files(), { ...NODE, dtype: 'f32' })).rejects.toThrow(
       /needs 6\.\d\d GiB as f32 .* it fits with --dtype f16 or --dtype q8 or --dtype q4/,
     );
+  });
+  // phi finetune's load: a KV cache of one sequence, and room for the training (train/plan.ts)
+  const training = (seq: number, checkpointing: 'auto' | 'on' | 'off' = 'auto') => ({
+    maxPositions: seq,
+    training: { seq, rank: 8, targets: LORA_MODULES, dropout: false, checkpointing },
+  });
+
+  test('a fine-tune is planned: activations kept at 256 tokens, recomputed at 512', async () => {
+    const ck = await Checkpoint.open(phi15Files());
+    const o = { dtype: 'auto' as const, threads: 2, parallel: 1, maxBatch: 64 };
+    const at256 = planMemory(ck, PHI_1_5, { ...o, ...training(256) });
+    const at512 = planMemory(ck, PHI_1_5, { ...o, ...training(512) });
+    expect(at256.keepActivations).toBe(true);
+    expect(at512.keepActivations).toBe(false);
+    expect(at256.training).toBeGreaterThan(700 * 2 ** 20); // 741 MiB and the scratch's bound
+    expect(at512.total).toBeLessThan(4 * 2 ** 30);
+    await ck.close();
+  });
+
+  test('a fine-tune that cannot fit is refused at once, naming what would', async () => {
+    const load = (o: object) => loadPhiFrom(phi15Files(), { ...NODE, threads: 1, ...o });
+    await expect(load(training(2048))).rejects.toThrow(
+      /as stored \(1 slot\(s\) of 2048 positions, training on 2048 tokens\), more than the 4 GiB of wasm32 memory; it fits with --seq 512 \(/,
+    );
+    await expect(load({ ...training(2048), dtype: 'q4' })).rejects.toThrow(
+      /as q4 .*; it fits with --seq 1024 \(/,
+    );
+    await expect(load(training(1024, 'off'))).rejects.toThrow(/it fits with --seq 256 \(/);
   });
 });
