@@ -192,8 +192,8 @@ function tooLarge(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions, need: number
   if (t) {
     let seq = t.seq;
     // a KV cache sized to the sequence (phi finetune's default) shrinks with it
-    const ctx = (s: number) => (o.maxPositions === t.seq ? s : o.maxPositions);
-    const at = (s: number) => fits({ training: { ...t, seq: s }, maxPositions: ctx(s) });
+    const contextFor = (s: number) => (o.maxPositions === t.seq ? s : o.maxPositions);
+    const at = (s: number) => fits({ training: { ...t, seq: s }, maxPositions: contextFor(s) });
     while (seq > 1 && !at(seq)) seq = Math.floor(seq / 2);
     if (seq < t.seq && at(seq)) hints.push(`--seq ${seq}`);
   }

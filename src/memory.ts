@@ -20,13 +20,11 @@ import type { Checkpoint } from './weights/checkpoint.js';
 import { CHUNK_ELEMENTS } from './weights/load.js';
 import { heldAs, parameters } from './weights/names.js';
 import { moduleShape, type LoraModule } from './model/lora.js';
-import { planTraining, scratchBound, type Checkpointing } from './train/plan.js';
+import { pickPlan, scratchBound, type Checkpointing } from './train/plan.js';
 
-import { ALIGN, formatBytes, WASM32_BYTES } from './kernels/wasm/arena.js';
+import { ALIGN, aligned, formatBytes, WASM32_BYTES } from './kernels/wasm/arena.js';
 
 export { ALIGN, formatBytes, WASM32_BYTES };
-
-const aligned = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
 
 export interface MemoryOptions {
   dtype: WeightDType | 'auto';
@@ -95,7 +93,7 @@ export function planMemory(ck: Checkpoint, cfg: PhiConfig, o: MemoryOptions): Me
   };
 }
 
-/** A fine-tune's bytes: activations kept when asked, or (auto) when they fit in `free`. */
+/** A fine-tune's bytes, with the kernels' scratch bound: kept or recomputed as train/plan.ts picks. */
 function trainingBytes(
   ck: Checkpoint,
   cfg: PhiConfig,
@@ -115,9 +113,8 @@ function trainingBytes(
     dropout: t.dropout,
     dtypes: [...new Set(linears.map((p) => heldAs(ck, p, o.dtype).dtype))],
   };
-  const bytes = (keep: boolean) => planTraining(cfg, shape, keep).total + scratchBound(cfg, t.seq);
-  const keep = t.checkpointing === 'off' || (t.checkpointing === 'auto' && bytes(true) <= free);
-  return { bytes: bytes(keep), keep };
+  const { plan } = pickPlan(cfg, shape, t.checkpointing, free);
+  return { bytes: plan.total + scratchBound(cfg, t.seq), keep: plan.keep };
 }
 
 /** What uploadAdapter (model/lora.ts) and a merge's staging (weights/merge.ts) allocate. */

@@ -8,7 +8,7 @@
 // Every linear layer's LoRA term gets its gradients on the way (train/linear.ts).
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from '../model/config.js';
-import type { LoraModule } from '../model/lora.js';
+import { moduleShape, type LoraModule } from '../model/lora.js';
 import type { LayerWeights, Linear } from '../model/weights.js';
 import { rotaryBackward, toHeads } from './attention.js';
 import { loraBackward, loraForward, type FrozenInputGrad, type TrainTerm } from './linear.js';
@@ -151,14 +151,14 @@ export function blockRestore(
   c: BlockContext,
 ): void {
   const { cfg, kernels } = c;
-  const { hiddenSize: D, intermediateSize: F, numHeads: H, headDim: Dh } = cfg;
+  const { intermediateSize: F, numHeads: H, headDim: Dh } = cfg;
   kernels.attention(st.attnOut, a.q, a.kH, a.vH, T, 0, H, Dh, T, 1 / Math.sqrt(Dh), st.probs);
   st.act.set(a.pre.subarray(0, T * F));
   kernels.gelu_new(st.act, T * F);
   for (const m of Object.keys(terms) as LoraModule[]) {
     if (!terms[m]) continue;
-    const [x, n] = m === 'dense' ? [a.heads, D] : m === 'fc2' ? [st.act, F] : [a.xNorm, D];
-    dropout(st, x, m, layer, T * n, c);
+    const x = m === 'dense' ? a.heads : m === 'fc2' ? st.act : a.xNorm; // as blockForward wires it
+    dropout(st, x, m, layer, T * moduleShape(cfg, m)[0], c);
   }
 }
 

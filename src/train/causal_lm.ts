@@ -27,6 +27,7 @@ import type { LoraParams } from './lora_params.js';
 import { LORA_MODULES } from '../model/lora.js';
 import {
   choosePlan,
+  frozenGradShape,
   planTraining,
   type Checkpointing,
   type TrainPlan,
@@ -58,7 +59,6 @@ export class CausalLMTrainer {
     this.cfg = model.config;
     this.kernels = model.kernels;
     this.weights = model.weights;
-    const { hiddenSize: D, intermediateSize: F } = this.cfg;
     const shape = trainShape(model, params, maxT, dropout);
     // the parameters are allocated already: what is free now is for the rest
     const free =
@@ -71,12 +71,7 @@ export class CausalLMTrainer {
       { maxT, maxRank, dropout, keep: this.plan.keep },
       model.state.ropeSin,
     );
-    this.grad = new FrozenInputGrad(this.kernels, {
-      maxT,
-      minN: Math.min(D, F),
-      maxN: Math.max(D, F),
-      dtypes: shape.dtypes,
-    });
+    this.grad = new FrozenInputGrad(this.kernels, frozenGradShape(this.cfg, shape));
     this.cos = model.state.ropeCos;
     this.sin = model.state.ropeSin;
   }

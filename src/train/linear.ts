@@ -27,7 +27,7 @@ export interface TrainTerm {
   dBt: Float32Array;
 }
 
-/** What FrozenInputGrad allocates (floats of f32, elements of u16), by its shape. */
+/** The shape FrozenInputGrad's scratch is allocated for. */
 export interface FrozenGradShape {
   /** most rows */
   maxT: number;
@@ -45,17 +45,7 @@ export interface FrozenGradShape {
  */
 const BUDGET = 1 << 24;
 
-export function frozenGradBuffers(s: FrozenGradShape, budget = BUDGET) {
-  budget = Math.max(budget, s.maxN); // at least one row of the widest layer
-  return {
-    budget,
-    out: s.maxT * s.maxN,
-    wtF16: s.dtypes.includes('f16') ? budget : 0,
-    wtF32: s.dtypes.some((d) => d !== 'f16') ? budget : 0,
-    // a chunk holds floor(budget / n) rows of W, so dy's columns for it are most for the narrowest
-    dyChunk: s.maxT * Math.floor(budget / s.minN),
-  };
-}
+type Alloc = Pick<Kernels, 'allocF32' | 'allocU16'>;
 
 /** dx (T, n) += dy (T, d) · W (d, n), W frozen in any dtype, through a bounded scratch. */
 export class FrozenInputGrad {
@@ -70,12 +60,26 @@ export class FrozenInputGrad {
     private readonly shape: FrozenGradShape,
     budget = BUDGET,
   ) {
-    const b = frozenGradBuffers(shape, budget);
-    this.budget = b.budget;
-    this.out = kernels.allocF32(b.out);
-    this.wtF16 = kernels.allocU16(Math.max(1, b.wtF16));
-    this.wtF32 = kernels.allocF32(Math.max(1, b.wtF32));
-    this.dyChunk = kernels.allocF32(b.dyChunk);
+    ({
+      budget: this.budget,
+      out: this.out,
+      wtF16: this.wtF16,
+      wtF32: this.wtF32,
+      dyChunk: this.dyChunk,
+    } = FrozenInputGrad.allocate(kernels, shape, budget));
+  }
+
+  /** The scratch for `shape` (train/plan.ts counts bytes by calling this with a counter). */
+  static allocate(alloc: Alloc, s: FrozenGradShape, budget = BUDGET) {
+    budget = Math.max(budget, s.maxN); // at least one row of the widest layer
+    return {
+      budget,
+      out: alloc.allocF32(s.maxT * s.maxN),
+      wtF16: alloc.allocU16(s.dtypes.includes('f16') ? budget : 1),
+      wtF32: alloc.allocF32(s.dtypes.some((d) => d !== 'f16') ? budget : 1),
+      // a chunk holds floor(budget / n) rows of W: dy's columns for it are most for the narrowest
+      dyChunk: alloc.allocF32(s.maxT * Math.floor(budget / s.minN)),
+    };
   }
 
   apply(dx: Float32Array, dy: Float32Array, w: Weight, T: number, n: number, d: number): void {

@@ -116,19 +116,13 @@ function newTerm(
   n: number,
   d: number,
 ): TrainTerm {
-  const f = (len: number) => kernels.allocF32(len);
-  const t = {
-    layer,
-    module,
-    r,
-    scale,
-    n,
-    d,
-    A: f(r * n),
-    Bt: f(r * d),
-    dA: f(r * n),
-    dBt: f(r * d),
-  };
+  const t = { layer, module, r, scale, n, d, ...termBuffers(kernels, r, n, d) };
   t.Bt.fill(0); // B starts at zero (PEFT), whatever the memory held
   return t;
+}
+
+/** A term's A (r, in), Bᵀ (r, out) and their gradients (train/plan.ts counts by it too). */
+export function termBuffers(kernels: Pick<Kernels, 'allocF32'>, r: number, n: number, d: number) {
+  const f = (len: number) => kernels.allocF32(len);
+  return { A: f(r * n), Bt: f(r * d), dA: f(r * n), dBt: f(r * d) };
 }

@@ -8,11 +8,12 @@
 // take 54 MiB, the step's buffers 272 MiB (the logits and their gradient are 100 MiB of it),
 // each block's kept activations 18 MiB (415 MiB more in all). Beside 2.6 GiB of f16 weights,
 // keeping fits wasm32's 4 GiB at 256 tokens, not at 512 (1.3 GiB); with a q4 base, at 1024.
-import type { Kernels, WeightDType } from '../kernels/types.js';
-import { ALIGN, formatBytes } from '../kernels/wasm/arena.js';
+import type { WeightDType } from '../kernels/types.js';
+import { aligned, formatBytes } from '../kernels/wasm/arena.js';
 import type { PhiConfig } from '../model/config.js';
 import { scratchLayout } from '../kernels/wasm/scratch.js';
-import { frozenGradBuffers } from './linear.js';
+import { FrozenInputGrad } from './linear.js';
+import { termBuffers } from './lora_params.js';
 import { createTrainState } from './state.js';
 
 /** Recompute each block's insides in the backward: on, off, or off when memory allows. */
@@ -39,33 +40,50 @@ export interface TrainPlan {
   keep: boolean;
 }
 
-const aligned = (bytes: number) => Math.ceil(bytes / ALIGN) * ALIGN;
+/** An allocator that hands out empty arrays and counts the bytes asked for, as the arena would. */
+function counter() {
+  const c = {
+    bytes: 0,
+    allocF32: (n: number) => ((c.bytes += aligned(4 * n)), new Float32Array(0)),
+    allocU16: (n: number) => ((c.bytes += aligned(2 * n)), new Uint16Array(0)),
+  };
+  return c;
+}
 
 export function planTraining(cfg: PhiConfig, s: TrainShape, keep: boolean): TrainPlan {
-  let params = 0;
-  for (const { n, d, r } of s.terms) params += 2 * aligned(4 * r * n) + 2 * aligned(4 * r * d);
-  let state = 0;
-  const counter: Pick<Kernels, 'allocF32'> = {
-    allocF32: (n) => {
-      state += aligned(4 * n);
-      return new Float32Array(0);
-    },
-  };
+  const [p, st, g] = [counter(), counter(), counter()];
+  for (const { n, d, r } of s.terms) termBuffers(p, r, n, d);
   const maxRank = Math.max(1, ...s.terms.map((t) => t.r));
-  createTrainState(cfg, counter, { maxT: s.maxT, maxRank, dropout: s.dropout, keep }, null);
-  const { hiddenSize: D, intermediateSize: F } = cfg;
-  const b = frozenGradBuffers({
-    maxT: s.maxT,
-    minN: Math.min(D, F),
-    maxN: Math.max(D, F),
-    dtypes: s.dtypes,
-  });
-  const grad =
-    aligned(4 * b.out) +
-    aligned(2 * Math.max(1, b.wtF16)) +
-    aligned(4 * Math.max(1, b.wtF32)) +
-    aligned(4 * b.dyChunk);
+  createTrainState(cfg, st, { maxT: s.maxT, maxRank, dropout: s.dropout, keep }, null);
+  FrozenInputGrad.allocate(g, frozenGradShape(cfg, s));
+  const [params, state, grad] = [p.bytes, st.bytes, g.bytes];
   return { params, state, grad, total: params + state + grad, keep };
+}
+
+/** dy·W's scratch for a trainer of this shape: every linear layer of the model goes through it. */
+export function frozenGradShape(cfg: PhiConfig, s: Pick<TrainShape, 'maxT' | 'dtypes'>) {
+  const { hiddenSize: D, intermediateSize: F } = cfg;
+  return { maxT: s.maxT, minN: Math.min(D, F), maxN: Math.max(D, F), dtypes: s.dtypes };
+}
+
+/**
+ * The plan `mode` asks for when `free` bytes are left (undefined: no limit): on recomputes,
+ * off keeps, auto keeps when that fits; and whether it fits beside the kernels' scratch bound.
+ * The trainer (choosePlan) and the loader's memory plan (src/memory.ts) both decide by it.
+ */
+export function pickPlan(
+  cfg: PhiConfig,
+  s: TrainShape,
+  mode: Checkpointing,
+  free: number | undefined,
+): { plan: TrainPlan; fits: boolean } {
+  const fits = (p: TrainPlan) => free === undefined || p.total + scratchBound(cfg, s.maxT) <= free;
+  if (mode !== 'on') {
+    const kept = planTraining(cfg, s, true);
+    if (mode === 'off' || fits(kept)) return { plan: kept, fits: fits(kept) };
+  }
+  const recomputed = planTraining(cfg, s, false);
+  return { plan: recomputed, fits: fits(recomputed) };
 }
 
 /**
@@ -78,12 +96,10 @@ export function choosePlan(
   mode: Checkpointing,
   free: number | undefined,
 ): TrainPlan {
+  const { plan: need, fits: ok } = pickPlan(cfg, s, mode, free);
+  if (ok) return need;
   const fits = (p: TrainPlan) => free === undefined || p.total + scratchBound(cfg, s.maxT) <= free;
-  const kept = planTraining(cfg, s, true);
   const recomputed = planTraining(cfg, s, false);
-  if (mode !== 'on' && fits(kept)) return kept;
-  if (mode !== 'off' && fits(recomputed)) return recomputed;
-  const need = mode === 'on' ? recomputed : mode === 'off' ? kept : recomputed;
   const hints: string[] = [];
   if (mode === 'off' && fits(recomputed))
     hints.push(`with gradient checkpointing it needs ${formatBytes(recomputed.total)}`);

@@ -10,7 +10,7 @@
 // blockRestore): they cost no matmul, and would double what keeping costs.
 import type { Kernels } from '../kernels/types.js';
 import type { PhiConfig } from '../model/config.js';
-import { LORA_MODULES, type LoraModule } from '../model/lora.js';
+import { LORA_MODULES, moduleShape, type LoraModule } from '../model/lora.js';
 import type { LoraScratch } from './linear.js';
 
 /** One block's forward, kept for its backward. */
@@ -82,7 +82,7 @@ export function createTrainState(
   const T = maxT;
   const per = <X>(g: (m: LoraModule) => X) =>
     Object.fromEntries(LORA_MODULES.map((m) => [m, g(m)])) as Record<LoraModule, X>;
-  const width = (m: LoraModule) => (m === 'fc2' ? F : D);
+  const width = (m: LoraModule) => moduleShape(cfg, m)[0]; // the module's input
   const negSin = f(maxT * (R >> 1)); // positions 0..maxT-1 of the table
   if (sin) for (let i = 0; i < negSin.length; i++) negSin[i] = -sin[i];
   const blockActs = (): BlockActs => ({

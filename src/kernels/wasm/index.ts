@@ -8,7 +8,7 @@
 // workers; without them the backend runs on the calling thread alone.
 import { f16Stats, scaleF16InPlace } from '../../formats/f16.js';
 import { activationBlocks, recordsOf } from '../../formats/quant.js';
-import { ALIGN, formatBytes, WASM32_BYTES } from './arena.js';
+import { aligned, formatBytes, WASM32_BYTES } from './arena.js';
 import { rotary } from '../ref/rotary.js';
 import type { Kernels, Weight } from '../types.js';
 import { WASM_FILES, workerUrl } from './assets.js';
@@ -141,7 +141,7 @@ export class WasmKernels implements Kernels {
     allowInt8Dot = true,
     q4Sums: 'auto' | 'i32' | 'i16' = 'auto',
   ) {
-    this.top = Math.ceil(exports.heap_base() / ALIGN) * ALIGN;
+    this.top = aligned(exports.heap_base());
     this.buffers.add(memory.buffer);
     this.int8Dot = flavor === 'relaxed' && this.dotSelfTest() && allowInt8Dot;
     this.q4Sums = this.int8Dot && this.dot16SelfTest() ? q4Sums : 'i32';
@@ -248,7 +248,7 @@ export class WasmKernels implements Kernels {
 
   private alloc(bytes: number): number {
     const ptr = this.top;
-    const end = ptr + Math.ceil(bytes / ALIGN) * ALIGN;
+    const end = ptr + aligned(bytes);
     if (end > MAX_BYTES) {
       throw new Error(
         `out of WebAssembly memory: needs more than ${formatBytes(MAX_BYTES)}, the wasm32 limit`,
