@@ -24,6 +24,14 @@ import {
   type GenerationResult,
   type Prompt,
 } from './generation.js';
+import {
+  constraintOf,
+  Constraints,
+  type Constraint,
+  type ConstraintOptions,
+  type GrammarRun,
+} from './grammar/constraint.js';
+import { onlyAllowed } from './grammar/mask.js';
 import type { LoraAdapter } from './model/lora.js';
 import type { FormatName } from './prompts.js';
 import { prepareData, type DataInput } from './train/data.js';
@@ -70,6 +78,9 @@ class Request {
   done = false;
   /** Removes the abort listener from the caller's signal. */
   unlisten: () => void = () => {};
+  /** Its constraint's matcher, once compiled (started when the request is made). */
+  grammar: GrammarRun | null = null;
+  grammarStart: Promise<GrammarRun> | null = null;
 
   constructor(
     readonly promptIds: number[],
@@ -77,6 +88,7 @@ class Request {
     readonly sampler: Sampler,
     readonly text: Continuation,
     readonly handle: Generation,
+    readonly constraint: Constraint | null,
   ) {
     this.history = [...promptIds];
   }
@@ -136,6 +148,7 @@ export class Phi {
   private sampling = false;
   /** LoRA adapters loaded unmerged, by name: a request picks one (GenerateOptions.adapter). */
   private readonly loras = new Map<string, LoraWeights>();
+  private constraints: Constraints | null = null;
 
   constructor(
     readonly model: PhiForCausalLM,
@@ -429,8 +442,14 @@ export class Phi {
     );
     let request: Request | null = null;
     const handle = new Generation(() => request && this.abort(request));
-    request = new Request(promptIds, options, new Sampler(options), text, handle);
+    const constraint = constraintOf(options);
+    request = new Request(promptIds, options, new Sampler(options), text, handle, constraint);
     request.adapter = adapter;
+    if (constraint) {
+      // compiled while the request waits for a slot; a refusal fails it (pump)
+      request.grammarStart = this.grammars().start(constraint);
+      request.grammarStart.catch(() => {});
+    }
     if (text.maxNew === 0) {
       handle.finish(request.result());
       return handle;
@@ -455,6 +474,35 @@ export class Phi {
     return handle;
   }
 
+  /** The model's constraints (src/grammar/): XGrammar told its vocabulary on first use. */
+  private grammars(): Constraints {
+    const tokenizer = this.needTokenizer();
+    this.constraints ??= new Constraints(
+      tokenizer,
+      this.config.vocabSize,
+      this.eosId ?? tokenizer.eosId,
+    );
+    return this.constraints;
+  }
+
+  /**
+   * Compile the constraint `options` ask for (jsonSchema, json, grammar or regex), so that a
+   * refusal (a keyword it cannot honour, a grammar that does not parse) is known before any
+   * text is generated: a ConstraintError naming the option. Compiled grammars are cached, so
+   * generate() with the same options does not compile again. Returns the seconds it took.
+   */
+  async prepareConstraint(options: ConstraintOptions): Promise<number> {
+    const c = constraintOf(options);
+    if (!c) return 0;
+    await this.grammars().compile(c);
+    return this.grammars().lastCompileSeconds;
+  }
+
+  /** Seconds it took to describe the vocabulary to XGrammar (it is done once per model). */
+  async grammarSetupSeconds(): Promise<number> {
+    return (await this.grammars().ready()).tokenizerInfoSeconds;
+  }
+
   /** Generate and return the result, without streaming. */
   async complete(prompt: Prompt, options: GenerateOptions = {}): Promise<GenerationResult> {
     return this.generate(prompt, options).result();
@@ -477,6 +525,8 @@ export class Phi {
     if (i >= 0) this.running.splice(i, 1);
     if (r.slot) this.free.push(r.slot);
     r.slot = null;
+    r.grammar?.dispose();
+    r.grammar = null;
   }
 
   private finish(r: Request): void {
@@ -523,6 +573,8 @@ export class Phi {
       while (!this.closed) {
         this.admit();
         if (this.running.length === 0) break;
+        if (this.running.some((r) => r.constraint)) await this.prepareGrammars();
+        if (this.running.length === 0) continue;
         this.tick();
         await yieldToEventLoop();
       }
@@ -530,6 +582,35 @@ export class Phi {
       for (const r of [...this.running, ...this.queue]) this.fail(r, e); // a bug, never silent
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /**
+   * Before a step: every constrained request gets its matcher and the mask of its next token.
+   * A grammar that allows nothing but <|endoftext|> is complete: sampling would pick it with
+   * certainty, so it is taken without a forward step (unless logprobs want that step's logits).
+   */
+  private async prepareGrammars(): Promise<void> {
+    const V = this.config.vocabSize;
+    for (const r of [...this.running]) {
+      if (!r.constraint || r.done) continue;
+      try {
+        if (!r.grammar) {
+          const g = await r.grammarStart!;
+          if (r.done) {
+            g.dispose(); // aborted while it compiled
+            continue;
+          }
+          r.grammar = g;
+        }
+        const mask = await r.grammar.nextMask();
+        if (r.done) continue;
+        const eos = r.text.eos;
+        if (r.decoding && !(r.options.topLogprobs ?? 0) && onlyAllowed(mask, V) === eos)
+          this.take(r, eos, null);
+      } catch (e) {
+        this.fail(r, e);
+      }
     }
   }
 
@@ -594,13 +675,26 @@ export class Phi {
 
   /** Sample the request's next token from its logits and hand the text to the caller. */
   private emit(r: Request, logits: Float32Array): void {
-    const id = r.sampler.next(logits, r.history);
+    if (r.constraint && !r.grammar?.mask)
+      throw new Error('a constrained step came without its mask');
+    this.take(r, r.sampler.next(logits, r.history, r.grammar?.mask), logits);
+  }
+
+  /** The request's next token is `id` (sampled from `logits`, or forced by its grammar). */
+  private take(r: Request, id: number, logits: Float32Array | null): void {
+    r.grammar?.accept(id);
     r.history.push(id);
     r.next = id;
     const pos = r.slot!.length;
-    const { text, last } = r.text.accept(id, pos, this.model.contextLength, r.promptIds.length);
+    const { text, last } = r.text.accept(
+      id,
+      pos,
+      this.model.contextLength,
+      r.promptIds.length,
+      r.grammar?.complete ?? false,
+    );
     const k = r.options.topLogprobs ?? 0;
-    r.handle.push(k > 0 ? { id, text, ...logprobs(logits, id, k) } : { id, text });
+    r.handle.push(logits && k > 0 ? { id, text, ...logprobs(logits, id, k) } : { id, text });
     r.options.onToken?.(id, text); // a throw fails this request (tick)
     if (last) this.finish(r);
   }

@@ -2,11 +2,12 @@
 // caller iterates. The engine (engine.ts) decides when its tokens are computed; this file
 // decides what each new token means for the text: stop strings, end of text, limits.
 import { DEFAULTS } from './defaults.js';
+import { constraintOf, type ConstraintOptions } from './grammar/constraint.js';
 import { validateSampling, type SamplingOptions } from './sample.js';
 import { TokenStreamDecoder } from './tokenizer/stream.js';
 import type { PhiTokenizer } from './tokenizer/tokenizer.js';
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** Most tokens to generate (default 128). */
   maxNewTokens?: number;
   /** Stop as soon as the text contains one of these; the stop string is not returned. */
@@ -81,6 +82,7 @@ export function validateGenerateOptions(o: GenerateOptions): void {
     throw new Error(`onToken must be a function (id, text) => void, got ${typeof o.onToken}`);
   if (o.signal !== undefined && typeof (o.signal as AbortSignal)?.addEventListener !== 'function')
     throw new Error('signal must be an AbortSignal');
+  constraintOf(o);
 }
 
 /**
@@ -99,7 +101,7 @@ export class Continuation {
   constructor(
     tokenizer: PhiTokenizer | null,
     private readonly o: GenerateOptions,
-    private readonly eos: number,
+    readonly eos: number,
     readonly maxNew: number,
   ) {
     this.stops = (o.stop ?? []).filter((s) => s.length > 0);
@@ -109,13 +111,15 @@ export class Continuation {
 
   /**
    * Take the token chosen at cache position `pos` (context `ctx`): returns the text it
-   * releases and whether the generation ends with it.
+   * releases and whether the generation ends with it. `complete`: a constraint's grammar took
+   * it as its end (<|endoftext|>), which ends the text even when stopAtEos is off.
    */
   accept(
     id: number,
     pos: number,
     ctx: number,
     promptTokens: number,
+    complete = false,
   ): { text: string; last: boolean } {
     this.ids.push(id);
     this.pending += this.stream ? this.stream.push(id) : '';
@@ -126,6 +130,8 @@ export class Continuation {
     if (hit >= 0) {
       this.pending = this.pending.slice(0, hit);
       this.end('stop', 'hit a stop string');
+    } else if (complete) {
+      this.end('eos', 'end of text: the constraint is complete');
     } else if ((this.o.stopAtEos ?? true) && id === this.eos) {
       this.end('eos', 'end of text');
     } else if (this.ids.length >= this.maxNew) {

@@ -1,7 +1,11 @@
 // Choosing the next token from the logits (V,). In the order transformers applies them:
-//   repetition penalty -> temperature -> top-k -> top-p -> draw.
+//   [constraint mask] -> repetition penalty -> temperature -> top-k -> top-p -> draw.
+// A mask (constrained decoding, src/grammar/) comes first, so every later step, greedy
+// included, works on the allowed tokens only: a proper sample of the constrained distribution.
 // temperature 0 is greedy: argmax over all V logits, as transformers does (padded vocab
 // rows included, so greedy matches the reference token for token).
+
+import { applyMask, type TokenMask } from './grammar/mask.js';
 
 export interface SamplingOptions {
   /** 0 = greedy (default); otherwise logits are divided by it before softmax. */
@@ -61,8 +65,11 @@ export class Sampler {
     this.random = mulberry32(o.seed ?? (Math.random() * 2 ** 32) >>> 0);
   }
 
-  /** Pick the next token from logits (V,) given every token so far (prompt included). */
-  next(logits: Float32Array, history: readonly number[]): number {
+  /**
+   * Pick the next token from logits (V,) given every token so far (prompt included), among
+   * the tokens `mask` allows when there is one.
+   */
+  next(logits: Float32Array, history: readonly number[], mask?: TokenMask | null): number {
     const V = logits.length;
     if (this.work.length !== V) this.work = new Float32Array(V);
     const x = this.work;
@@ -73,6 +80,10 @@ export class Sampler {
         throw new Error(
           `the model produced a non-finite logit (${x[i]} for token ${i}): the weights or the input are broken`,
         );
+    }
+    if (mask) {
+      applyMask(x, mask);
+      if (x[argmax(x)] === -Infinity) throw new Error('the constraint allows no token here');
     }
 
     const penalty = this.o.repetitionPenalty ?? 1;

@@ -53,6 +53,7 @@ describe('the import graph of src/', () => {
     'kernels/ref': ['formats', 'kernels/types.ts'],
     weights: ['formats', 'io', 'kernels/types.ts', 'model'],
     model: ['defaults.ts', 'formats', 'kernels', 'model'],
+    grammar: ['tokenizer', 'grammar'],
     train: ['defaults.ts', 'prompts.ts', 'formats', 'io', 'kernels', 'model', 'weights', 'train'],
   };
 

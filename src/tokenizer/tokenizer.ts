@@ -5,7 +5,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 
 /** GPT-2's bytes_to_unicode(): every byte gets a printable character; invert it. */
-function byteDecoder(): Map<string, number> {
+export function byteDecoder(): Map<string, number> {
   const printable: number[] = [];
   for (let b = 0x21; b <= 0x7e; b++) printable.push(b); // '!'..'~'
   for (let b = 0xa1; b <= 0xac; b++) printable.push(b); // '¡'..'¬'
