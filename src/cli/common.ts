@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { loadTokenizer, type LoadOptions } from '../load.js';
 import type { GenerateOptions } from '../generation.js';
+import type { ConstraintOptions } from '../grammar/constraint.js';
 import type { Phi } from '../engine.js';
 import { dirFiles, loadPhi, type NodeLoadOptions } from '../node/index.js';
 import { DEFAULT_MODEL } from '../node/hub.js';
@@ -227,6 +228,46 @@ export async function load(v: Values, extra: NodeLoadOptions = {}, idsOnly = fal
     );
   }
   return phi;
+}
+
+/** What the generated text must be: phi generate's constrained decoding (src/grammar/). */
+export const CONSTRAINT_FLAGS: Flag[] = [
+  {
+    name: 'json-schema',
+    type: 'string',
+    arg: 'FILE',
+    help: 'the text is JSON valid under the JSON Schema in FILE',
+  },
+  { name: 'json-mode', type: 'boolean', help: 'the text is a JSON object' },
+  {
+    name: 'grammar',
+    type: 'string',
+    arg: 'FILE',
+    help: "the text follows the grammar in FILE (GBNF, llama.cpp's notation, from root)",
+  },
+  {
+    name: 'regex',
+    type: 'string',
+    arg: 'RE',
+    help: 'the whole text matches the regular expression RE',
+  },
+];
+
+/** The constraint the flags ask for, and the flag each option came from (for errors). */
+export function constraintOptions(v: Values): { options: ConstraintOptions; flag: string } | null {
+  const given = ['json-schema', 'json-mode', 'grammar', 'regex'].filter(
+    (f) => v[f] !== undefined && v[f] !== false,
+  );
+  if (given.length === 0) return null;
+  if (given.length > 1)
+    throw new UsageError(`give one constraint, not ${given.map((f) => '--' + f).join(' and ')}`);
+  const f = given[0];
+  const flag = typeof v[f] === 'string' ? `--${f} ${v[f] as string}` : `--${f}`;
+  if (f === 'json-schema')
+    return { options: { jsonSchema: readText('--json-schema', v[f] as string) }, flag };
+  if (f === 'grammar') return { options: { grammar: readText('--grammar', v[f] as string) }, flag };
+  if (f === 'regex') return { options: { regex: v[f] as string }, flag };
+  return { options: { json: true }, flag };
 }
 
 export function samplingOptions(v: Values): GenerateOptions {

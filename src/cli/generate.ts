@@ -2,9 +2,12 @@
 import type { Values } from './args.js';
 import { UsageError } from './args.js';
 import { FORMATS, type FormatName } from '../prompts.js';
+import { constraintOf, ConstraintError } from '../grammar/constraint.js';
 import {
   ADAPTER_FLAGS,
   adapterOptions,
+  CONSTRAINT_FLAGS,
+  constraintOptions,
   HELP,
   load,
   MODEL_FLAGS,
@@ -33,15 +36,39 @@ async function generate(v: Values): Promise<void> {
       'no prompt: use --prompt TEXT, --prompt-file FILE, --ids 1,2,3 or pipe text to stdin',
     );
   const options = samplingOptions(v);
+  const constraint = constraintOptions(v);
+  if (constraint) {
+    Object.assign(options, constraint.options);
+    // a schema keyword it cannot honour is known before the model loads
+    try {
+      constraintOf(options);
+    } catch (e) {
+      if (e instanceof ConstraintError) throw new UsageError(`${constraint.flag}: ${e.detail}`);
+      throw e;
+    }
+  }
   if (v.format !== undefined) {
     const f = FORMATS[v.format as FormatName];
     if (!f) throw new UsageError(`--format must be qa, chat or code, got "${v.format}"`);
     if (typeof prompt !== 'string')
       throw new UsageError('--format applies to text prompts, not --ids');
     prompt = f.template(prompt);
-    options.stop = [...f.stop, ...(options.stop ?? [])];
+    // a constraint decides where the answer ends; "Answer:" and "Bob:" are followed by a space
+    if (constraint) options.constraintLeadingSpace = v.format !== 'code';
+    else options.stop = [...f.stop, ...(options.stop ?? [])];
   }
   const phi = await load(v, adapterOptions(v), typeof prompt !== 'string' && v.json === true);
+  let compiled = '';
+  if (constraint) {
+    try {
+      const seconds = await phi.prepareConstraint(options);
+      compiled = `; constraint ${constraint.flag.split(' ')[0]}, compiled in ${(seconds * 1000).toFixed(0)} ms`;
+    } catch (e) {
+      phi.close();
+      if (e instanceof ConstraintError) throw new UsageError(`${constraint.flag}: ${e.detail}`);
+      throw e;
+    }
+  }
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   const run = phi.generate(prompt, { ...options, signal: abort.signal });
@@ -68,7 +95,7 @@ async function generate(v: Values): Promise<void> {
     process.stderr.write(
       `prompt ${r.promptTokens} tokens, prefill ${r.prefillTokensPerS.toFixed(2)} tokens/s; ` +
         `generated ${r.ids.length} tokens, decode ${r.decodeTokensPerS.toFixed(2)} tokens/s; stop: ${r.stopMessage}; ` +
-        `${phi.model.kernels.name}\n`,
+        `${phi.model.kernels.name}${compiled}\n`,
     );
   if (r.stopReason === 'abort') process.exitCode = 130;
 }
@@ -100,6 +127,7 @@ export const generateCommand: Command = {
     { name: 'json', type: 'boolean', help: 'a JSON line per token, then a summary line' },
     RAW,
     ...SAMPLING_FLAGS,
+    ...CONSTRAINT_FLAGS,
     ...MODEL_FLAGS,
     ...ADAPTER_FLAGS,
     HELP,
