@@ -123,6 +123,42 @@ describe('phi serve with its default flags', () => {
     expect(ctext).toBe(whole.choices[0].text);
   });
 
+  test('structured output: a strict json_schema reply and a forced tool call', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        answer: { enum: ['yes', 'no'] },
+        score: { type: 'integer', minimum: 0, maximum: 9 },
+      },
+      required: ['answer', 'score'],
+      additionalProperties: false,
+    };
+    const messages = [{ role: 'user' as const, content: 'Is it raining?' }];
+    const r = await client.chat.completions.create({
+      model: 'phi-1_5',
+      messages,
+      max_tokens: 40,
+      response_format: { type: 'json_schema', json_schema: { name: 'a', schema, strict: true } },
+    });
+    expect(r.choices[0].finish_reason).toBe('stop');
+    const value = JSON.parse(r.choices[0].message.content!) as { answer: string; score: number };
+    expect(['yes', 'no']).toContain(value.answer);
+    expect(value.score).toBeGreaterThanOrEqual(0);
+    expect(value.score).toBeLessThanOrEqual(9);
+    const t = await client.chat.completions.create({
+      model: 'phi-1_5',
+      messages,
+      max_tokens: 40,
+      tools: [{ type: 'function', function: { name: 'answer', parameters: schema } }],
+      tool_choice: 'required',
+    });
+    expect(t.choices[0].finish_reason).toBe('tool_calls');
+    const call = t.choices[0].message
+      .tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+    expect(call.function.name).toBe('answer');
+    expect(JSON.parse(call.function.arguments)).toEqual(value);
+  });
+
   test('the default queue is bounded: past 16 waiting, 503 with Retry-After', async () => {
     const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 40, temperature: 0 });
     const rs = await Promise.all(

@@ -20,8 +20,8 @@ export interface Reply {
   opening(): Json[];
   /** A piece's chunk fields, or null to send nothing for it. */
   chunk(piece: TokenPiece): Json | null;
-  /** The last chunk's fields, with the finish reason. */
-  closing(r: GenerationResult): Json;
+  /** The last chunks' fields, the finish reason in the last. */
+  closing(r: GenerationResult): Json | Json[];
 }
 
 interface Usage {
@@ -82,7 +82,7 @@ export async function answer(
       }
       result = await run.result();
       ctx.checkEnded(result);
-      send({ ...head, ...reply.closing(result) });
+      for (const chunk of [reply.closing(result)].flat()) send({ ...head, ...chunk });
       if (req.includeUsage) send({ ...head, choices: [], usage: usage(result) });
     },
     () => (result ? tokens(result) : 'aborted'),

@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 import { yieldToEventLoop, type Phi } from '../engine.js';
 import type { GenerateOptions, Generation, GenerationResult } from '../generation.js';
+import { ConstraintError } from '../grammar/constraint.js';
 import { badTokenId } from '../model/token_ids.js';
 import { safePieces } from '../tokenizer/tokenizer.js';
 import { ApiError, badField } from './errors.js';
@@ -227,7 +228,17 @@ export class ServerContext {
     await this.loading;
     const ctx = this.model?.model.contextLength ?? Infinity;
     const req = samplingRequest(b, chat, Math.min(this.o.maxTokens, ctx), ctx);
-    if (this.model) Object.assign(req.options, this.adapterOf(this.model, b));
+    if (this.model) {
+      Object.assign(req.options, this.adapterOf(this.model, b));
+      // a grammar that does not compile is the client's 400, before any text is sent
+      if (req.structured)
+        try {
+          await this.model.prepareConstraint(req.options);
+        } catch (e) {
+          if (e instanceof ConstraintError) throw badField(req.structured.field, e.detail);
+          throw e;
+        }
+    }
     return { b, req };
   }
 

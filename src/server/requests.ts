@@ -3,6 +3,7 @@
 import type { GenerateOptions } from '../generation.js';
 import { chatTranscript } from '../prompts.js';
 import { badField, shown } from './errors.js';
+import { structuredOutput, type Structured } from './structured.js';
 
 type Json = Record<string, unknown>;
 
@@ -12,6 +13,8 @@ export interface SamplingRequest {
   includeUsage: boolean;
   /** completions: top-N logprobs of each token (0..5); chat: top_logprobs (0..20); null: none */
   logprobs: number | null;
+  /** The constraint asked for (its options are in `options`), or null. */
+  structured: Structured | null;
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
@@ -63,7 +66,7 @@ export function samplingRequest(
     throw badField('logit_bias', 'is not supported');
   if (present(b.best_of) && b.best_of !== 1) throw badField('best_of', 'only 1 is supported');
   if (present(b.suffix)) throw badField('suffix', 'is not supported');
-  refuseStructuredOutput(b);
+  const structured = structuredOutput(b, chat);
 
   const maxField =
     chat && present(b.max_completion_tokens) ? 'max_completion_tokens' : 'max_tokens';
@@ -105,44 +108,16 @@ export function samplingRequest(
     stop,
     // logprobs of the chosen token need the distribution even when no alternatives are asked
     topLogprobs: logprobs === null ? 0 : Math.max(1, logprobs),
+    ...structured?.constraint,
   };
   if (options.topP === 0) throw badField('top_p', 'must be in (0, 1]');
-  return { options, stream: boolean(b, 'stream') ?? false, includeUsage, logprobs };
-}
-
-/**
- * Structured output asks for text the server would have to guarantee (JSON, a schema, a
- * grammar, a tool call), which takes constrained decoding, not there yet: such a request is
- * refused by name rather than answered with free text that only looks like a reply to it.
- * Asking for plain text, or for no tools, is fine.
- */
-function refuseStructuredOutput(b: Json): void {
-  const rf = b.response_format;
-  if (present(rf)) {
-    const type = typeof rf === 'object' && !Array.isArray(rf) ? (rf as Json).type : undefined;
-    if (type !== 'text') {
-      if (!['json_object', 'json_schema'].includes(type as string))
-        throw badField(
-          'response_format',
-          `must be {"type": "text"}, "json_object" or "json_schema", got ${shown(rf)}`,
-        );
-      throw badField(
-        'response_format',
-        `{"type": "${type}"} is not supported yet: this server has no constrained decoding, ` +
-          'so it cannot guarantee JSON (only {"type": "text"})',
-      );
-    }
-  }
-  const none = (v: unknown) => !present(v) || (Array.isArray(v) && v.length === 0);
-  for (const f of ['tools', 'functions'])
-    if (!none(b[f]))
-      throw badField(f, 'function calling is not supported yet (it needs constrained decoding)');
-  for (const f of ['tool_choice', 'function_call'])
-    if (present(b[f]) && b[f] !== 'none')
-      throw badField(f, `only "none" is supported (no function calling yet), got ${shown(b[f])}`);
-  for (const f of ['grammar', 'json_schema'])
-    if (present(b[f]))
-      throw badField(f, 'is not supported yet: this server has no constrained decoding');
+  return {
+    options,
+    stream: boolean(b, 'stream') ?? false,
+    includeUsage,
+    logprobs,
+    structured,
+  };
 }
 
 /** A completion's prompt: a string, an array holding one string, or token ids. */
