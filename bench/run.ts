@@ -11,6 +11,10 @@
 //   npm run bench -- --adapter     only LoRA: decode with random rank-8 and rank-16 adapters on all
 //                                  six targets, unmerged, against none (merged runs the base kernels);
 //                                  with --serve, also phi serve: 4 streams on 4 adapters against one
+//   npm run bench -- --constrained only constrained decoding: decode under a mid-size JSON Schema
+//                                  against unconstrained, f16 and q4 (or --dtype), interleaved rounds
+//                                  (bench/constrained.ts; --tokens, --rounds), with the grammar's
+//                                  compile time and the tokenizer-info build time
 //   npm run bench -- --train       only training: LoRA rank 8 on all six targets, seq 256, f16 and q4
 //                                  bases (bench/train.ts; --seq, --rank, --steps, --layers, --dtype,
 //                                  --gradient-checkpointing auto,on and --node A,B: one row each),
@@ -33,6 +37,7 @@ import { PHI_1_5 } from '../src/model/config.js';
 import { cachedSnapshot, DEFAULT_MODEL, parseModelRef } from '../src/node/hub.js';
 import { readWasm, spawnWorker } from '../src/node/wasm.js';
 import { chart } from './chart.js';
+import type { ConstrainedRow } from './constrained.js';
 import type { ConfigResult, Profile } from './measure.js';
 import type { ServeLoraRow } from './serve-lora.js';
 import type { ServeRow } from './serve.js';
@@ -258,6 +263,8 @@ async function main() {
       dtype: { type: 'string' },
       adapter: { type: 'boolean' },
       train: { type: 'boolean' },
+      constrained: { type: 'boolean' },
+      tokens: { type: 'string', default: '48' },
       seq: { type: 'string', default: '256' },
       rank: { type: 'string', default: '8' },
       steps: { type: 'string', default: '3' },
@@ -276,6 +283,7 @@ async function main() {
   if (values['vs-llama'] !== undefined) return compareWithLlama(values, top);
   if (values.adapter) return adapterCost(values, top);
   if (values.train) return trainCost(values, top);
+  if (values.constrained) return constrainedCost(values, top);
   const model = realModel();
   log(
     `phi-wasm bench: phi-1.5 (${model ? `weights from ${model}` : 'SYNTHETIC weights of the exact phi-1.5 shapes'}), node ${process.version}, ${cores} cores`,
@@ -594,6 +602,37 @@ function adapterCost(values: { dtype?: string; json?: boolean; serve?: boolean }
     process.stdout.write(
       JSON.stringify({ adapter: rows, serve: served, node: process.version }) + '\n',
     );
+}
+
+/** --constrained: decode under a JSON Schema against unconstrained, per dtype (bench/constrained.ts). */
+function constrainedCost(
+  values: { dtype?: string; json?: boolean; tokens?: string; rounds?: string },
+  threads: number,
+) {
+  const rows: ConstrainedRow[] = [];
+  for (const dtype of (values.dtype ?? 'f16,q4').split(',')) {
+    log(`running ${dtype}, ${threads} threads: constrained and free decode in turn ...`);
+    rows.push(
+      child<ConstrainedRow>('constrained.js', [
+        ...['--dtype', dtype, '--threads', String(threads)],
+        ...['--tokens', values.tokens ?? '48', '--rounds', values.rounds ?? '5'],
+      ]),
+    );
+  }
+  const f = (x: number, w: number, d = 2) => x.toFixed(d).padStart(w);
+  const text = [
+    '',
+    `Constrained decoding, phi-1.5 shapes (synthetic weights, the real tokenizer), ${rows[0]?.schema ?? ''}, node ${process.version}`,
+    'tok/s: wall clock from the first token to the last, median of the rounds; ratio: constrained / free per round (median, range)',
+    'dtype thr   free  constrained  ratio  range        mask ms/token  compile s (first, cached)  tokenizer info s',
+    ...rows.map(
+      (r) =>
+        `${r.dtype.padEnd(5)} ${String(r.threads).padStart(3)} ${f(r.decode_tokens_per_s_free, 6)} ${f(r.decode_tokens_per_s_constrained, 12)} ${f(r.ratio, 6, 3)}  ${f(Math.min(...r.ratios), 5, 3)}-${f(Math.max(...r.ratios), 5, 3)} ${f(r.mask_ms_per_token, 14, 3)}  ${f(r.compile_seconds_first, 10, 3)} ${f(r.compile_seconds_cached, 7, 3)}          ${f(r.tokenizer_info_seconds, 7, 3)}`,
+    ),
+  ].join('\n');
+  (values.json ? log : (x: string) => process.stdout.write(x + '\n'))(text);
+  if (values.json)
+    process.stdout.write(JSON.stringify({ constrained: rows, node: process.version }) + '\n');
 }
 
 await main();
