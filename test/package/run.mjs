@@ -123,12 +123,15 @@ writeFileSync(
   `import { loadPhi } from 'phi-wasm/node';
 const phi = await loadPhi(${JSON.stringify(path.join(ROOT, 'test', 'fixtures', 'tiny-phi-f16'))}, { threads: 2 });
 const r = await phi.complete({ ids: [1, 2, 3] }, { maxNewTokens: 4, stopAtEos: false });
+// a constraint: XGrammar resolved from the installed package's own dependencies
+const c = await phi.complete('Code:', { regex: '[A-Z]{2}-[0-9]{3}' });
 phi.close();
-console.log(JSON.stringify({ ids: r.ids, backend: phi.model.kernels.name }));
+console.log(JSON.stringify({ ids: r.ids, constrained: c.text, backend: phi.model.kernels.name }));
 `,
 );
 const run = step('run', () =>
   execFileSync(process.execPath, ['run.mjs'], { cwd: app, encoding: 'utf8' }),
 );
-const { ids, backend } = JSON.parse(run.trim().split('\n').pop());
-console.log(JSON.stringify({ ok: ids.length === 4, tarball: tgz, backend }));
+const { ids, constrained, backend } = JSON.parse(run.trim().split('\n').pop());
+const ok = ids.length === 4 && /^[A-Z]{2}-[0-9]{3}$/.test(constrained);
+console.log(JSON.stringify({ ok, tarball: tgz, constrained, backend }));

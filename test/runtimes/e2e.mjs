@@ -2,10 +2,12 @@
 // portable core (no Node API: bytes come from the runtime's own file reader), greedy-generate,
 // and compare the ids with the float64 reference; then fine-tune a LoRA adapter a few steps
 // (phi.finetune, dropout on) on 1 and 2 threads, which must agree bit for bit and learn.
-// run-all.mjs checks that every runtime's losses agree to 1e-6. Prints one JSON line;
+// run-all.mjs checks that every runtime's losses agree to 1e-6. And greedy output under a JSON
+// Schema and a regex (XGrammar's wasm in this runtime), the same texts everywhere. Prints one JSON line;
 // exit code 1 on mismatch.
 //   node test/runtimes/e2e.mjs | deno run -A test/runtimes/e2e.mjs | bun test/runtimes/e2e.mjs
 import { loadPhiFrom, memoryFiles } from '../../dist/src/index.js';
+import { constrainedCase } from './constrained-case.mjs';
 import { trainLosses } from './train-case.mjs';
 
 const runtime = globalThis.Deno
@@ -40,6 +42,7 @@ const wasm =
 
 const results = [];
 const train = []; // the fine-tune on the same model, after generating (1 and 2 threads)
+let constrained = null; // on 2 threads
 let ok = true;
 for (const threads of [1, 2]) {
   const started = performance.now();
@@ -59,6 +62,10 @@ for (const threads of [1, 2]) {
     text: text.text,
     ms: Math.round(performance.now() - started),
   });
+  if (threads === 2) {
+    constrained = await constrainedCase(phi);
+    ok &&= constrained.valid;
+  }
   const trainStarted = performance.now();
   train.push({
     threads,
@@ -76,7 +83,7 @@ const training = {
   losses: train[0].losses,
   ms: train.map((t) => t.ms),
 };
-console.log(JSON.stringify({ runtime, ok, results, training }));
+console.log(JSON.stringify({ runtime, ok, results, training, constrained }));
 if (!ok) {
   if (globalThis.Deno) Deno.exit(1);
   else process.exit(1);

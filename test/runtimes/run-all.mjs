@@ -54,6 +54,7 @@ let failed = 0;
 // 20's plain SIMD and from Bun's in the ninth digit). Within one runtime, 1 and 2 threads must
 // agree bit for bit: e2e.mjs checks that.
 let firstLosses = null;
+let firstTexts = null; // [label, [json, regex]]: the first runtime's greedy constrained texts
 const close = (a, b) =>
   a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= 1e-6 * Math.abs(b[i]));
 for (const [label, cmd, args, extra] of runs) {
@@ -75,6 +76,16 @@ for (const [label, cmd, args, extra] of runs) {
       try {
         const result = JSON.parse(line);
         ok &&= result.ok === true;
+        // greedy under a constraint: the same texts in every runtime
+        const c = result.constrained;
+        const texts = typeof c?.json === 'string' && [c.json, c.regex];
+        if (ok && texts) {
+          firstTexts ??= [label, texts];
+          if (JSON.stringify(texts) !== JSON.stringify(firstTexts[1])) {
+            ok = false;
+            line = `constrained texts ${JSON.stringify(texts)} differ from ${firstTexts[0]}'s ${JSON.stringify(firstTexts[1])}`;
+          }
+        }
         const losses = result.training?.losses;
         if (ok && losses) {
           firstLosses ??= [label, losses];
