@@ -1,10 +1,9 @@
 // The browser bundle (phi-wasm/browser): dist/src/index.js and the Web Worker bundled by
-// esbuild into build/browser/, with the .wasm files and XGrammar (xgrammar.js) copied beside them. assets.js is swapped
+// esbuild into build/browser/, with the .wasm files and XGrammar (xgrammar.mjs) copied beside them. assets.js is swapped
 // for assets.browser.js, which finds those files relative to the bundle, so the package works
 // from any subpath or a CDN, and bundlers that follow `new URL('...', import.meta.url)` copy them.
 import { build } from 'esbuild';
 import { copyFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +15,7 @@ const browserAssets = {
     b.onResolve({ filter: /^\.\/assets\.js$/ }, (args) => ({
       path: path.join(args.resolveDir, 'assets.browser.js'),
     }));
-    // XGrammar's code is fetched from beside the bundle when a grammar is first needed
+    // XGrammar's module is imported from beside the bundle when a grammar is first needed
     b.onResolve({ filter: /^\.\/source\.js$/ }, (args) =>
       args.resolveDir.endsWith(`${path.sep}grammar`)
         ? { path: path.join(args.resolveDir, 'source.browser.js') }
@@ -38,4 +37,4 @@ await build({
 });
 for (const f of readdirSync(path.join(root, 'build')).filter((f) => f.endsWith('.wasm')))
   copyFileSync(path.join(root, 'build', f), path.join(out, f));
-copyFileSync(createRequire(import.meta.url).resolve('@mlc-ai/web-xgrammar'), path.join(out, 'xgrammar.js'));
+copyFileSync(path.join(root, 'build', 'xgrammar.mjs'), path.join(out, 'xgrammar.mjs'));

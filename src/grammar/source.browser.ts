@@ -1,11 +1,5 @@
-// The browser bundle's twin of source.ts: XGrammar's file sits beside the bundle as
-// xgrammar.js (scripts/build-browser.mjs), fetched when a request first needs a grammar, so
-// pages that never constrain output never download it.
-import type { XGrammarSource } from './source.js';
+// The browser bundle's twin of source.ts: xgrammar.mjs sits beside the bundle
+// (scripts/build-browser.mjs), imported the first time a request asks for a constraint, so a
+// page that never does never downloads it.
 
-export async function xgrammarSource(): Promise<XGrammarSource> {
-  const url = new URL('./xgrammar.js', import.meta.url);
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`cannot fetch ${url} for grammars: HTTP ${res.status}`);
-  return { text: await res.text() };
-}
+export const xgrammarUrl = () => new URL('./xgrammar.mjs', import.meta.url);

@@ -3,18 +3,21 @@
 // compiled against it, and a matcher per generation that says which tokens may come next.
 //
 // Two things about the package shape this file:
-// - It is a UMD file in a "type": "module" package, so `import` runs its browser branch, which
-//   in Node calls a `require` that ES modules do not have. We run its text with the CommonJS
-//   names it asks for instead, the same way in every runtime.
+// - It is one UMD file in a "type": "module" package, so `import` runs its browser branch,
+//   which in Node calls a `require` that ES modules do not have. The build wraps the file as a
+//   function of the CommonJS names it asks for (build/xgrammar.mjs), and we call that with a
+//   module object of our own and no `process`: its wasm is inside it (base64), so it needs no
+//   file system, and every runtime takes the same path.
 // - A grammar it cannot parse aborts the wasm module with the reason printed to the console,
 //   not thrown. We hand it a console of our own, so the reason goes into the error, and after
 //   an abort compile on a fresh instance (matchers already made keep working on theirs).
 import type * as XG from '@mlc-ai/web-xgrammar';
-import { xgrammarSource, type XGrammarSource } from './source.js';
+import { xgrammarUrl } from './source.js';
 
 type Library = typeof XG;
+type Wrapped = (...names: unknown[]) => void;
 
-let source: Promise<XGrammarSource> | null = null;
+let wrapped: Promise<Wrapped> | null = null;
 
 interface Instance {
   lib: Library;
@@ -22,14 +25,21 @@ interface Instance {
   log: string[];
 }
 
+/** What the bundle asks `require` for where there is no document: only a file URL of itself. */
+const urlOnly = (id: string) => {
+  if (id !== 'url') throw new Error(`XGrammar asked for the module "${id}"`);
+  return { pathToFileURL: (f: string) => new URL(f, 'file:///') };
+};
+
 async function instantiate(): Promise<Instance> {
-  source ??= xgrammarSource();
-  let s: XGrammarSource;
+  const url = xgrammarUrl();
+  wrapped ??= import(/* @vite-ignore */ url.href).then((m: { default: Wrapped }) => m.default);
+  let run: Wrapped;
   try {
-    s = await source;
+    run = await wrapped;
   } catch (e) {
-    source = null;
-    throw new Error(`cannot load @mlc-ai/web-xgrammar for grammars: ${(e as Error).message}`);
+    wrapped = null;
+    throw new Error(`cannot load XGrammar from ${url.href} for grammars: ${(e as Error).message}`);
   }
   const log: string[] = [];
   const capture = (...args: unknown[]) => {
@@ -38,15 +48,7 @@ async function instantiate(): Promise<Instance> {
   };
   const ownConsole = { ...console, log: capture, info: capture, warn: capture, error: capture };
   const module = { exports: {} as Record<string, unknown> };
-  const dir = s.filename?.replace(/[/\\][^/\\]*$/, '');
-  new Function('exports', 'require', 'module', '__filename', '__dirname', 'console', s.text)(
-    module.exports,
-    s.require,
-    module,
-    s.filename,
-    dir,
-    ownConsole,
-  );
+  run(module.exports, module, urlOnly, 'xgrammar.js', '.', ownConsole, undefined);
   return { lib: module.exports as unknown as Library, log };
 }
 

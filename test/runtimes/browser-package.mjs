@@ -107,7 +107,7 @@ await build({
 }).catch((e) => fail('esbuild', e));
 const browserDir = path.join(pkg, 'build', 'browser');
 for (const f of readdirSync(browserDir).filter(
-  (f) => f.endsWith('.wasm') || f === 'worker.js' || f === 'xgrammar.js',
+  (f) => f.endsWith('.wasm') || f === 'worker.js' || f === 'xgrammar.mjs',
 ))
   copyFileSync(path.join(browserDir, f), path.join(site, 'bundled', f));
 writeFileSync(path.join(site, 'bundled', 'index.html'), page('./app.js'));
