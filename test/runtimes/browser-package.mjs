@@ -24,6 +24,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const fixture = path.join(ROOT, 'test', 'fixtures', 'tiny-phi-f16');
 const ref = JSON.parse(readFileSync(path.join(fixture, 'reference.json'), 'utf8'));
 const c = ref.cases.find((x) => x.name === 'print_prime');
+const REGEX = '[A-Z]{2}-[0-9]{3}';
 const work = mkdtempSync(path.join(tmpdir(), 'phi-browser-pkg-'));
 const fail = (step, error) => {
   console.log(JSON.stringify({ ok: false, step, error: String(error).slice(0, 500) }));
@@ -63,7 +64,9 @@ onmessage = async (e) => {
   try {
     const phi = await loadPhiFrom(urlFiles(base), { threads });
     const r = await phi.complete({ ids }, { maxNewTokens, stopAtEos: false });
-    postMessage({ threads, backend: phi.model.kernels.name, ids: r.ids });
+    // a constraint imports xgrammar.mjs from beside the bundle, wherever the bundle is served
+    const regex = threads === 2 ? (await phi.complete('Code:', { regex: ${JSON.stringify(REGEX)}, maxNewTokens: 16 })).text : null;
+    postMessage({ threads, backend: phi.model.kernels.name, ids: r.ids, regex });
     phi.close();
   } catch (err) {
     postMessage({ threads, error: String(err?.stack ?? err) });
@@ -130,7 +133,10 @@ try {
     runs[name] = results.map((r) => ({
       threads: r.threads,
       backend: r.backend,
-      match: JSON.stringify(r.ids) === JSON.stringify(c.greedy.new_tokens.slice(0, 12)),
+      match:
+        JSON.stringify(r.ids) === JSON.stringify(c.greedy.new_tokens.slice(0, 12)) &&
+        (r.threads !== 2 || new RegExp(`^${REGEX}$`).test(r.regex)),
+      regex: r.regex,
       error: r.error ?? errors[0],
     }));
   }
